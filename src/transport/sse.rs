@@ -1,0 +1,106 @@
+//! Server-Sent Events: `GET /api/stream`. A `retry:` hint and the current Snapshot at once, then
+//! one event per change, and a comment line when the stream has been idle for a heartbeat.
+//!
+//! A client resuming with `Last-Event-ID` (header, or `?lastEventId=` since a browser cannot set
+//! headers on its first request) equal to the current id is not sent the Snapshot it has.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::response::Response;
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::sync::watch;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::http::error::ApiError;
+use crate::http::query::Query;
+use crate::http::{AppState, Metered};
+use crate::snapshot::Rendered;
+
+/// The heartbeat: an SSE comment, ignored by every client, three bytes on the wire.
+pub const HEARTBEAT: &[u8] = b":\n\n";
+
+pub async fn stream(
+    State(state): State<AppState>,
+    meter: Metered,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let query = Query::parse(uri.query());
+    let last_event_id = match headers.get("last-event-id") {
+        Some(value) => value.to_str().ok().map(str::to_owned),
+        None => query.get("lastEventId")?.map(str::to_owned),
+    };
+    let mut rx = state.hub.subscribe();
+    let current = rx.borrow_and_update().clone();
+    // Anything but the current id (older, newer, garbage) gets the current Snapshot.
+    let resumed =
+        last_event_id.and_then(|id| id.trim().parse::<u64>().ok()) == Some(current.snapshot.id);
+    let first = opening(state.config.sse_retry, (!resumed).then_some(&current));
+    if !resumed {
+        meter.delivered(current.sse_event.len());
+    }
+
+    let period = state.config.heartbeat;
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let events = Events { rx, heartbeat, shutdown: state.shutdown.clone(), meter };
+    let body =
+        futures_util::stream::unfold((Some(first), events), |(first, mut events)| async move {
+            if let Some(first) = first {
+                return Some((Ok::<_, Infallible>(first), (None, events)));
+            }
+            events.next().await.map(|chunk| (Ok(chunk), (None, events)))
+        });
+
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// The first bytes of a stream: the reconnection hint, and the current event unless the client
+/// already has it.
+fn opening(retry: Duration, current: Option<&Arc<Rendered>>) -> Bytes {
+    let retry = format!("retry: {}\n", retry.as_millis());
+    let mut out = BytesMut::with_capacity(retry.len() + current.map_or(1, |c| c.sse_event.len()));
+    out.put_slice(retry.as_bytes());
+    match current {
+        Some(current) => out.put_slice(&current.sse_event),
+        None => out.put_u8(b'\n'),
+    }
+    out.freeze()
+}
+
+/// What one open stream waits on.
+struct Events {
+    rx: watch::Receiver<Arc<Rendered>>,
+    heartbeat: Interval,
+    shutdown: CancellationToken,
+    meter: Metered,
+}
+
+impl Events {
+    /// The next chunk to write, or `None` when the stream ends (shutdown).
+    async fn next(&mut self) -> Option<Bytes> {
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => None,
+            changed = self.rx.changed() => {
+                changed.ok()?;
+                let event = self.rx.borrow_and_update().sse_event.clone();
+                self.meter.delivered(event.len());
+                self.heartbeat.reset();
+                Some(event)
+            }
+            _ = self.heartbeat.tick() => Some(Bytes::from_static(HEARTBEAT)),
+        }
+    }
+}
