@@ -29,4 +29,4 @@ pub mod transport;
 pub mod wire;
 
 pub use config::Config;
-pub use server::serve;
+pub use server::{Server, serve};

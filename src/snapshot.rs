@@ -2,7 +2,7 @@
 
 use axum::http::HeaderValue;
 use bytes::{BufMut, Bytes, BytesMut};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The state every transport delivers: how many users are online, which change this is, and
@@ -20,12 +20,15 @@ pub struct Snapshot {
 impl Snapshot {
     /// The first Snapshot of a fresh count.
     pub fn initial(count: u32, now: DateTime<Utc>) -> Self {
-        Snapshot { count, id: 1, timestamp: now }
+        Snapshot { count, id: 1, timestamp: now.trunc_subsecs(3) }
     }
 
     /// The Snapshot that follows this one when the count becomes `count` at `now`.
+    ///
+    /// The time is cut to the milliseconds the wire carries, so a Snapshot read back from its
+    /// JSON equals the one that was sent.
     pub fn next(&self, count: u32, now: DateTime<Utc>) -> Self {
-        Snapshot { count, id: self.id + 1, timestamp: now }
+        Snapshot { count, id: self.id + 1, timestamp: now.trunc_subsecs(3) }
     }
 
     /// Milliseconds since the Unix epoch of `timestamp`.
@@ -132,6 +135,13 @@ mod tests {
     fn etag_is_the_quoted_id() {
         let r = Rendered::new(Snapshot { count: 7, id: 9, timestamp: at(0) });
         assert_eq!(r.etag, "\"9\"");
+    }
+
+    #[test]
+    fn json_round_trip_is_exact_for_any_clock_reading() {
+        let s = Snapshot::initial(3, Utc::now()).next(4, Utc::now());
+        let back: Snapshot = serde_json::from_slice(&Rendered::new(s.clone()).json).unwrap();
+        assert_eq!(back, s);
     }
 
     #[test]

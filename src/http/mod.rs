@@ -44,20 +44,23 @@ pub struct AppState {
 
 /// The whole application as a `Router`, ready to serve or to drive in-process.
 pub fn app(state: AppState) -> Router {
+    // The 405 fallback is set on each router before its layers, so that on /api/* it runs inside
+    // the CORS layer: a preflight OPTIONS is answered by CORS, not refused as a wrong method.
     let api = Router::new()
         .route("/count", get(transport::poll::count))
         .route("/longpoll", get(transport::longpoll::longpoll))
         .route("/stream", get(transport::sse::stream))
         .route("/ws", get(transport::ws::upgrade))
         .route("/stats", get(stats))
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(cors(&state.config.cors_origins));
     Router::new()
         .merge(crate::page::routes())
-        .nest("/api", api)
         .route("/metrics", get(prometheus))
         .route("/healthz", get(healthz))
-        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .nest("/api", api)
+        .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), attribute))
         .with_state(state)
 }

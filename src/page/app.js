@@ -713,7 +713,7 @@ window.__pulseErrors = [];
           { scope: 'col', id: `col-${mode}`, 'data-testid': `col-${mode}`, class: `col mode-${mode}`, hidden: true },
           el('span', { class: 'swatch', 'aria-hidden': 'true' }),
           el('span', { class: 'col-name', text: LABEL[mode] }),
-          el('span', { class: 'col-state', id: `col-state-${mode}` }),
+          el('span', { class: 'col-state', id: `col-state-${mode}`, 'data-testid': `col-state-${mode}` }),
         ),
       );
     }
@@ -749,7 +749,11 @@ window.__pulseErrors = [];
       for (const [key] of ROWS) $(`m-${mode}-${key}`).hidden = !show;
       if (!run) continue;
       metrics[mode] = metricsOf(run);
-      $(`col-state-${mode}`).textContent = run.running ? 'running' : 'finished';
+      // "finishing" until the last stats read after a stop is in; the numbers are final after.
+      const state = run.running ? 'running' : run.finalPending ? 'finishing' : 'finished';
+      const stateEl = $(`col-state-${mode}`);
+      stateEl.textContent = state;
+      stateEl.dataset.state = state;
     }
     for (const [key, , fmt, better] of ROWS) {
       const values = visible.map((m) => metrics[m][key]).filter((v) => v !== null && Number.isFinite(v));
