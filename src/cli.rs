@@ -82,6 +82,16 @@ pub struct ServeArgs {
     #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = parse_origin)]
     pub cors_origins: Vec<HeaderValue>,
 
+    /// Most connections served at once; past it new clients get 503 with Retry-After.
+    /// Default: the open-file limit less 256.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+
+    /// Close a connection that has not sent a whole request head within this time (slow
+    /// clients, idle keep-alive connections).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
     /// Serve the page from this folder (index.html, app.js, style.css) instead of the copy built
     /// into the binary; for working on the page without rebuilding.
     #[arg(long, value_name = "DIR")]
@@ -103,6 +113,12 @@ impl ServeArgs {
         if self.min > self.max {
             return Err(format!("--min {} is above --max {}", self.min, self.max));
         }
+        if self.max_connections == Some(0) {
+            return Err("--max-connections must be at least 1".into());
+        }
+        if self.header_timeout.is_zero() {
+            return Err("--header-timeout must be longer than zero".into());
+        }
         if let Some(dir) = &self.page_dir {
             for file in ["index.html", "app.js", "style.css"] {
                 if !dir.join(file).is_file() {
@@ -123,6 +139,10 @@ impl ServeArgs {
             sse_retry: self.sse_retry,
             cors_origins: self.cors_origins.clone(),
             page_dir: self.page_dir.clone(),
+            max_connections: self
+                .max_connections
+                .unwrap_or_else(crate::config::default_max_connections),
+            header_timeout: self.header_timeout,
             ..Config::default()
         })
     }

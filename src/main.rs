@@ -20,6 +20,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Every client is an open file: use all the process may have before deriving the limit.
+    pulse::config::raise_open_file_limit();
     let config = args.config().map_err(anyhow::Error::msg).context("invalid flags")?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

@@ -6,22 +6,27 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper::service::Service;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
+use tower::ServiceExt as _;
 
 use crate::config::Config;
+use crate::http::error::ApiError;
 use crate::http::{AppState, app};
 use crate::hub::Hub;
 use crate::snapshot::Snapshot;
 use crate::source::walk::Walk;
 use crate::source::{SourceHealth, simulator};
+use crate::transport::Transport;
 use crate::wire::{ConnMeter, MeteredBody, MeteredIo, WireStats};
 
 /// Serves pulse on `listener` until `shutdown` resolves, then ends every open stream and
@@ -85,10 +90,20 @@ impl Server {
         );
         tasks.spawn(simulator::run(walk, state.hub.clone(), stop.clone()));
         let router = app(state);
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new());
+        let max_connections = config.max_connections;
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(config.header_timeout)
+            .max_headers(MAX_HEADERS)
+            .max_header_size(MAX_HEADER_BYTES);
+        let mut refusing = http.clone();
+        refusing.keep_alive(false);
 
-        tracing::info!(seed, "pulse is serving http://{addr} (open it in a browser)");
+        tracing::info!(
+            seed,
+            max_connections,
+            "pulse is serving http://{addr} (open it in a browser)"
+        );
         tokio::pin!(shutdown);
         let mut backoff = ACCEPT_BACKOFF_MIN;
         loop {
@@ -108,28 +123,25 @@ impl Server {
             };
             backoff = ACCEPT_BACKOFF_MIN;
             let _ = stream.set_nodelay(true);
+            let full = stats.connections_open() >= max_connections as u64;
             let meter = ConnMeter::new(stats.clone());
             let io = TokioIo::new(MeteredIo::new(stream, meter.clone()));
-            let service = hyper::service::service_fn({
-                let router = router.clone();
-                move |mut request: Request<Incoming>| {
-                    request.extensions_mut().insert(meter.clone());
-                    let (router, meter) = (router.clone(), meter.clone());
-                    async move {
-                        let response = router.oneshot(request).await.unwrap_or_else(|e| match e {});
-                        Ok::<_, Infallible>(
-                            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-                                response.map(MeteredBody::upgrade)
-                            } else {
-                                response.map(|body| MeteredBody::new(body, meter))
-                            },
-                        )
+            let stop = stop.clone();
+            if full {
+                // Past the limit a new client is told to come back later, on a connection that
+                // closes after one answer; the clients already served are not touched.
+                let connection = refusing.serve_connection(io, refuse(meter));
+                tasks.spawn(async move {
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = stop.cancelled() => {}
                     }
-                }
-            });
-            let (builder, stop) = (builder.clone(), stop.clone());
+                });
+                continue;
+            }
+            let connection =
+                http.serve_connection(io, route(router.clone(), meter)).with_upgrades();
             tasks.spawn(async move {
-                let connection = builder.serve_connection_with_upgrades(io, service);
                 tokio::pin!(connection);
                 let result = tokio::select! {
                     result = connection.as_mut() => result,
@@ -159,5 +171,48 @@ impl Server {
     }
 }
 
+/// Hands each request of a connection to the router, with the connection's meter attached.
+fn route(
+    router: Router,
+    meter: Arc<ConnMeter>,
+) -> impl Service<Request<Incoming>, Response = Response<MeteredBody>, Error = Infallible, Future: Send>
++ Clone {
+    hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(meter.clone());
+        let (router, meter) = (router.clone(), meter.clone());
+        async move {
+            let response = router.oneshot(request).await.unwrap_or_else(|e| match e {});
+            Ok(if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                // The connection now belongs to the WebSocket: its reads stay with it.
+                response.map(MeteredBody::upgrade)
+            } else {
+                response.map(|body| MeteredBody::new(body, meter))
+            })
+        }
+    })
+}
+
+/// Answers every request with 503 and `Retry-After`: the server is at `--max-connections`.
+fn refuse(
+    meter: Arc<ConnMeter>,
+) -> impl Service<Request<Incoming>, Response = Response<MeteredBody>, Error = Infallible, Future: Send>
+{
+    hyper::service::service_fn(move |request: Request<Incoming>| {
+        meter.begin_request(Transport::of(&request), None);
+        let response = ApiError::unavailable(
+            "the server is at its connection limit; try again shortly",
+            REFUSED_RETRY_AFTER_SECS,
+        )
+        .into_response();
+        std::future::ready(Ok(response.map(|body| MeteredBody::new(body, meter.clone()))))
+    })
+}
+
+/// Most request headers a client may send (431 past it).
+pub const MAX_HEADERS: usize = 64;
+/// Largest request head (request line and headers) a client may send (431 past it).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// What a client refused at the connection limit is told to wait, in seconds.
+const REFUSED_RETRY_AFTER_SECS: u32 = 1;
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
