@@ -5,7 +5,8 @@
 // brought nothing new, and latency (receipt time minus the snapshot's change time).
 //
 // Errors seen by the page (uncaught errors, unhandled rejections, CSP violations, console.error)
-// are collected in window.__pulseErrors so a browser test can assert there were none.
+// are collected in window.__pulseErrors so a browser test can assert there were none;
+// window.__pulse exposes the page id and the runs for poking at from a console.
 'use strict';
 
 window.__pulseErrors = [];
@@ -172,7 +173,8 @@ window.__pulseErrors = [];
       wasted: 0,
       lastId: null,
       etag: null,
-      latencies: [],
+      /** Every latency of the run, kept sorted for percentiles (binary insertion). */
+      latSorted: [],
       latSeries: [],
       bytesSeries: [],
       baseline,
@@ -214,6 +216,7 @@ window.__pulseErrors = [];
     if (run.lastId !== null && snap.id === run.lastId) return false;
     if (run.lastId !== null && snap.id < run.lastId) {
       log(run.mode, `id went back ${run.lastId} → ${snap.id} (server restarted?)`, 'error');
+      shown = null;
     } else if (run.lastId !== null && snap.id > run.lastId + 1) {
       run.missed += snap.id - run.lastId - 1;
     }
@@ -224,13 +227,24 @@ window.__pulseErrors = [];
       const changedAt = Date.parse(snap.timestamp);
       if (Number.isFinite(changedAt)) {
         const latency = now - changedAt;
-        if (run.latencies.length < LATENCY_LIMIT) run.latencies.push(latency);
+        if (run.latSorted.length < LATENCY_LIMIT) insertSorted(run.latSorted, latency);
         pushBounded(run.latSeries, [now, latency]);
       }
     }
     showSnapshot(snap, run.mode, now);
     scheduleRender();
     return true;
+  }
+
+  function insertSorted(sorted, value) {
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid] <= value) lo = mid + 1;
+      else hi = mid;
+    }
+    sorted.splice(lo, 0, value);
   }
 
   function pushBounded(arr, item, limit = SERIES_LIMIT) {
@@ -418,6 +432,9 @@ window.__pulseErrors = [];
   }
 
   function launch(run) {
+    const previous = runs.get(run.mode);
+    if (previous && previous !== run && previous.running) stop(run.mode);
+    runs.set(run.mode, run);
     run.running = true;
     run.startedAt = Date.now();
     setStatus(run.mode);
@@ -556,9 +573,7 @@ window.__pulseErrors = [];
     starting.add(mode);
     setStatus(mode, 'starting');
     try {
-      const run = await prepare(mode);
-      runs.set(mode, run);
-      launch(run);
+      launch(await prepare(mode));
     } finally {
       starting.delete(mode);
       setStatus(mode);
@@ -595,12 +610,16 @@ window.__pulseErrors = [];
     for (const mode of MODES) stop(mode);
   }
 
+  let comparing = false;
+
   async function compare() {
     const selected = MODES.filter((m) => $(`cmp-${m}`).checked);
     if (selected.length < 2) {
       notice('Tick at least two transports to compare.');
       return;
     }
+    if (comparing || starting.size > 0) return;
+    comparing = true;
     stopAll();
     runs.clear();
     countSeries.length = 0;
@@ -612,10 +631,8 @@ window.__pulseErrors = [];
     // Baselines first, then every transport starts in the same task, so all see the same changes.
     const prepared = await Promise.all(selected.map(prepare));
     for (const m of selected) starting.delete(m);
-    for (const run of prepared) {
-      runs.set(run.mode, run);
-      launch(run);
-    }
+    comparing = false;
+    for (const run of prepared) launch(run);
     const seconds = Number($('compare-duration').value) || 0;
     const names = selected.map((m) => LABEL[m]).join(', ');
     if (seconds > 0) {
@@ -653,7 +670,7 @@ window.__pulseErrors = [];
     const elapsed = run.startedAt ? Math.max(0, end - run.startedAt) : 0;
     const w = run.wire;
     const requests = w ? w.requests : run.clientRequests;
-    const sorted = [...run.latencies].sort((a, b) => a - b);
+    const sorted = run.latSorted;
     const bytesDown = w ? w.bytesOut : null;
     return {
       elapsed,
@@ -741,6 +758,8 @@ window.__pulseErrors = [];
     const visible = MODES.filter((m) => runs.has(m));
     $('results-empty').hidden = visible.length > 0;
     $('table-wrap').hidden = visible.length === 0;
+    // Two or fewer columns read better close to their labels than spread over the full width.
+    $('table-wrap').classList.toggle('narrow', visible.length <= 2);
     const metrics = {};
     for (const mode of MODES) {
       const run = runs.get(mode);
@@ -1001,7 +1020,7 @@ window.__pulseErrors = [];
   // ---------------------------------------------------------------- counter, server, status
 
   function showSnapshot(snap, mode, receivedAt) {
-    if (shown !== null && snap.id <= shown.id && snap.id >= shown.id - 1000) return;
+    if (shown !== null && snap.id <= shown.id) return;
     shown = snap;
     pushBounded(countSeries, [receivedAt, snap.count], 2000);
     const counter = $('counter');
