@@ -23,3 +23,5 @@ echo "==> cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --locked
+echo "==> fuzz every parser of untrusted input briefly (longer runs: ./scripts/fuzz.sh 600)"
+./scripts/fuzz.sh 10

@@ -36,7 +36,7 @@ pub fn snapshot_response(status: StatusCode, current: &Rendered, body: Body) -> 
 }
 
 /// Whether an `If-None-Match` header names `etag` (weak comparison, as RFC 9110 asks for GET).
-fn if_none_match_hits(header: &HeaderValue, etag: &HeaderValue) -> bool {
+pub fn if_none_match_hits(header: &HeaderValue, etag: &HeaderValue) -> bool {
     let Ok(list) = header.to_str() else { return false };
     let ours = etag.as_bytes();
     list.split(',')

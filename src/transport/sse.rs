@@ -66,6 +66,16 @@ pub async fn stream(
     Ok(response)
 }
 
+/// The Snapshot id a reconnecting client says it has, from its `Last-Event-ID`; `None` for
+/// anything that is not a decimal id (surrounding spaces aside).
+pub fn resume_id(raw: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(raw).ok()?.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 /// The first bytes of a stream: the reconnection hint, and the current event unless the client
 /// already has it.
 fn opening(retry: Duration, current: Option<&Arc<Rendered>>) -> Bytes {
@@ -101,6 +111,21 @@ impl Events {
                 Some(event)
             }
             _ = self.heartbeat.tick() => Some(Bytes::from_static(HEARTBEAT)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_ids() {
+        assert_eq!(resume_id(b"42"), Some(42));
+        assert_eq!(resume_id(b" 42 "), Some(42));
+        for garbage in [&b""[..], b"+42", b"-1", b"4 2", b"x", b"\xff", b"99999999999999999999999"]
+        {
+            assert_eq!(resume_id(garbage), None, "{garbage:?}");
         }
     }
 }
