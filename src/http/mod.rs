@@ -126,12 +126,9 @@ async fn attribute(State(state): State<AppState>, request: Request, next: Next) 
 /// `/api/stats`: every measured counter, in total or for one page session.
 async fn stats(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
     let session = Query::parse(uri.query()).session()?;
-    let table = match &session {
-        Some(id) => state.stats.find_session(id).unwrap_or_default(),
-        None => Arc::new(Default::default()),
-    };
-    let transports = match session {
-        Some(_) => serde_json::to_value(&*table),
+    // A session not seen yet reads as all zeros: the page asks before its first request lands.
+    let transports = match &session {
+        Some(id) => serde_json::to_value(&*state.stats.find_session(id).unwrap_or_default()),
         None => serde_json::to_value(state.stats.total()),
     }
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
