@@ -9,6 +9,7 @@ use axum::http::HeaderValue;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
+use crate::source::redis::RedisSettings;
 use crate::source::walk::WalkParams;
 
 #[derive(Debug, Parser)]
@@ -96,6 +97,22 @@ pub struct ServeArgs {
     /// into the binary; for working on the page without rebuilding.
     #[arg(long, value_name = "DIR")]
     pub page_dir: Option<PathBuf>,
+
+    /// Share one count with other pulse instances through Redis:
+    /// redis://[USER:PASSWORD@]HOST[:PORT][/DB]. One instance at a time (the holder of a lease)
+    /// runs the simulation; every instance serves its clients from its own copy.
+    #[arg(long, env = "PULSE_REDIS", value_name = "URL", hide_env_values = true)]
+    pub redis: Option<String>,
+
+    /// Prefix of the keys and channel pulse uses in Redis, so several deployments can share a
+    /// server.
+    #[arg(long, env = "PULSE_REDIS_PREFIX", default_value = RedisSettings::DEFAULT_PREFIX)]
+    pub redis_prefix: String,
+
+    /// Life of the leader lease in Redis: when the leader dies, another instance takes over
+    /// within about 1.3 times this.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub redis_lease: Duration,
 }
 
 impl ServeArgs {
@@ -126,6 +143,10 @@ impl ServeArgs {
                 }
             }
         }
+        let redis = match &self.redis {
+            Some(url) => Some(RedisSettings::new(url, &self.redis_prefix, self.redis_lease)?),
+            None => None,
+        };
         Ok(Config {
             walk: WalkParams {
                 bounds: self.min..=self.max,
@@ -143,6 +164,7 @@ impl ServeArgs {
                 .max_connections
                 .unwrap_or_else(crate::config::default_max_connections),
             header_timeout: self.header_timeout,
+            redis,
             ..Config::default()
         })
     }
@@ -220,5 +242,16 @@ mod tests {
         let mut args = ServeArgs::from_env();
         (args.min, args.max) = (10, 5);
         assert!(args.config().unwrap_err().contains("--min"));
+    }
+
+    #[test]
+    fn redis_flags_become_settings() {
+        let cli = Cli::parse_from(["pulse", "--redis", "redis://127.0.0.1:6390/1"]);
+        let redis = cli.serve.config().unwrap().redis.unwrap();
+        assert_eq!((redis.prefix.as_str(), redis.lease_ttl), ("pulse", Duration::from_secs(3)));
+        let cli = Cli::parse_from(["pulse", "serve", "--redis", "localhost:6379"]);
+        let Some(Command::Serve(args)) = cli.command else { panic!("serve expected") };
+        assert!(args.config().unwrap_err().contains("is not a Redis URL"));
+        assert!(ServeArgs::from_env().config().unwrap().redis.is_none());
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 
+use crate::source::redis::RedisSettings;
 use crate::source::walk::WalkParams;
 
 #[derive(Clone, Debug)]
@@ -29,6 +30,9 @@ pub struct Config {
     /// A client must send its whole request head within this time (slowloris), and an idle
     /// keep-alive connection is closed after it.
     pub header_timeout: Duration,
+    /// Share the count with other instances through Redis; `None` runs the simulator
+    /// in-process.
+    pub redis: Option<RedisSettings>,
     /// How long shutdown waits for open connections to finish before cutting them.
     pub shutdown_grace: Duration,
 }
@@ -45,6 +49,7 @@ impl Default for Config {
             page_dir: None,
             max_connections: default_max_connections(),
             header_timeout: Duration::from_secs(10),
+            redis: None,
             shutdown_grace: Duration::from_millis(1500),
         }
     }

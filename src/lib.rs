@@ -6,7 +6,8 @@
 //!
 //! The modules follow the data, from where a count comes from to the bytes a client receives:
 //!
-//! - [`source`]: where counts come from (the simulated random walk).
+//! - [`source`]: where counts come from: the simulated random walk, in-process or shared by
+//!   many instances through Redis (one leader simulates, every instance mirrors).
 //! - [`snapshot`]: a `Snapshot` and its wire renderings, made once per change.
 //! - [`hub`]: latest-value fan-out of the current Snapshot to every transport.
 //! - [`transport`]: polling, long polling, SSE and WebSocket, each a thin framing of the hub.

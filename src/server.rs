@@ -14,7 +14,6 @@ use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
@@ -23,9 +22,8 @@ use crate::config::Config;
 use crate::http::error::ApiError;
 use crate::http::{AppState, app};
 use crate::hub::Hub;
-use crate::snapshot::Snapshot;
+use crate::source::Source;
 use crate::source::walk::Walk;
-use crate::source::{SourceHealth, simulator};
 use crate::transport::Transport;
 use crate::wire::{ConnMeter, MeteredBody, MeteredIo, WireStats};
 
@@ -44,7 +42,7 @@ pub async fn serve(
 #[derive(Debug)]
 pub struct Server {
     state: AppState,
-    walk: Walk,
+    source: Source,
     seed: u64,
 }
 
@@ -52,18 +50,16 @@ impl Server {
     pub fn new(config: Config) -> Self {
         let seed = config.seed.unwrap_or_else(rand::random);
         let walk = Walk::new(config.walk.clone(), config.start, seed);
-        let hub = Hub::new(Snapshot::initial(walk.count(), chrono::Utc::now()));
-        let (_, health) =
-            watch::channel(SourceHealth { kind: "simulator", healthy: true, detail: None });
+        let source = Source::new(&config, walk);
         let state = AppState {
-            hub,
+            hub: source.hub().clone(),
             stats: Arc::new(WireStats::default()),
             config: Arc::new(config),
-            source: health,
+            source: source.health(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         };
-        Server { state, walk, seed }
+        Server { state, source, seed }
     }
 
     pub fn hub(&self) -> &Hub {
@@ -80,7 +76,7 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let Server { state, walk, seed } = self;
+        let Server { state, source, seed } = self;
         let addr = listener.local_addr()?;
         let (config, stats, stop, tasks) = (
             state.config.clone(),
@@ -88,7 +84,8 @@ impl Server {
             state.shutdown.clone(),
             state.tasks.clone(),
         );
-        tasks.spawn(simulator::run(walk, state.hub.clone(), stop.clone()));
+        // Connections wait in the listener's backlog until the hub holds a count to serve.
+        source.start(&tasks, stop.clone()).await;
         let router = app(state);
         let max_connections = config.max_connections;
         let mut http = http1::Builder::new();

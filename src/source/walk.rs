@@ -49,6 +49,12 @@ impl Walk {
         self.count
     }
 
+    /// Continue the walk from `count` (clamped into the bounds), keeping the random sequence: for a
+    /// source that learns the count from elsewhere, such as a new Redis leader.
+    pub fn resume_from(&mut self, count: u32) {
+        self.count = count.clamp(*self.params.bounds.start(), *self.params.bounds.end());
+    }
+
     /// How long to wait before the next tick.
     pub fn next_delay(&mut self) -> Duration {
         let (lo, hi) = (*self.params.tick.start(), *self.params.tick.end());
@@ -151,6 +157,16 @@ mod tests {
         }
         // Uniform over the range: both ends are approached.
         assert!(lo < Duration::from_millis(2050) && hi > Duration::from_millis(2950));
+    }
+
+    #[test]
+    fn resume_from_clamps_and_continues() {
+        let params = WalkParams { bounds: 10..=20, ..WalkParams::default() };
+        let mut walk = Walk::new(params, 15, 1);
+        walk.resume_from(99);
+        assert_eq!(walk.count(), 20);
+        walk.resume_from(12);
+        assert_eq!(walk.count(), 12);
     }
 
     #[test]
