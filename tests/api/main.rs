@@ -6,6 +6,7 @@ mod count;
 mod helpers;
 mod limits;
 mod longpoll;
+mod redis;
 mod shutdown;
 mod sse;
 mod wire;
