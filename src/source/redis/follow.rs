@@ -39,10 +39,16 @@ pub async fn run(
         };
         if was_in_sync {
             backoff = BACKOFF_MIN;
+            tracing::warn!(error = %why, "lost Redis; serving the last Snapshot and reconnecting");
+        } else {
+            // Said once when Redis went away; each further failed attempt only at debug level.
+            tracing::debug!(error = %why, "still no Redis; retrying in {backoff:?}");
         }
-        tracing::warn!(error = %why, "Redis source degraded; serving the last Snapshot; \
-            retrying in {backoff:?}");
-        health.degraded(format!("{why}; serving the last known Snapshot, retrying"));
+        let serving = match hub.current().snapshot.id {
+            0 => "no count received yet",
+            _ => "serving the last known Snapshot",
+        };
+        health.degraded(format!("{why}; {serving}, retrying"));
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(backoff) => {}
