@@ -58,8 +58,12 @@ async fn lead(
     shutdown: &CancellationToken,
 ) {
     let mut renewed_at = Instant::now();
-    // Continue from what Redis holds (writing ours back if it lost its data).
-    let current = hub.current().snapshot.clone();
+    // Continue from what Redis holds (writing ours back if it lost its data); an instance that
+    // has never reached Redis before offers a fresh count rather than its placeholder.
+    let mut current = hub.current().snapshot.clone();
+    if current.id == 0 {
+        current = Snapshot::initial(walk.count(), Utc::now());
+    }
     match store.restore(&current).await {
         Ok(stored) => {
             walk.resume_from(stored.count);
