@@ -159,6 +159,15 @@ impl Instance {
         self.child.kill().await.expect("kill pulse");
     }
 
+    /// Asks the process to stop (SIGTERM) and waits until it has exited.
+    async fn terminate(&mut self) {
+        let pid = self.child.id().expect("pulse is running") as libc::pid_t;
+        // SAFETY: kill(2) only sends a signal to the child we started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let status = within(DEADLINE, "pulse to exit", self.child.wait()).await.unwrap();
+        assert!(status.success(), "pulse exited with {status}");
+    }
+
     fn assert_never_panicked(&self) {
         let log = self.log.lock().unwrap();
         assert!(!log.contains("panicked"), "instance {} panicked:\n{log}", self.addr);
@@ -298,6 +307,28 @@ async fn killing_the_leader_hands_over_and_ids_keep_growing() {
     assert!(instances[new_leader].is_leader().await);
     instances.iter().for_each(Instance::assert_never_panicked);
     drop(dead);
+}
+
+#[tokio::test]
+async fn a_leader_that_shuts_down_gives_its_lease_up_at_once() {
+    let redis = RedisServer::start().await;
+    let mut instances = start_cluster(&redis, 2).await;
+    let leader = the_leader(&instances).await;
+    let name = instances[leader].health().await.1["source"]["instance"].clone();
+    instances[leader].terminate().await;
+
+    // Without the release the key would still name the old leader for up to a lease (1 s).
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let holder: Option<String> =
+        ::redis::cmd("GET").arg("pulse:leader").query_async(&mut connection).await.unwrap();
+    assert_ne!(holder.as_deref(), name.as_str(), "the lease outlived its leader");
+    let survivor = &instances[1 - leader];
+    eventually("the other instance to lead", || async { survivor.is_leader().await.then_some(()) })
+        .await;
+    instances[leader].assert_never_panicked();
+    let log = instances[leader].log.lock().unwrap().clone();
+    assert!(log.contains("gave up the leader lease"), "{log}");
 }
 
 #[tokio::test]
