@@ -106,12 +106,17 @@ pub struct ServeArgs {
 
     /// Prefix of the keys and channel pulse uses in Redis, so several deployments can share a
     /// server.
-    #[arg(long, env = "PULSE_REDIS_PREFIX", default_value = RedisSettings::DEFAULT_PREFIX)]
+    #[arg(
+        long,
+        env = "PULSE_REDIS_PREFIX",
+        value_name = "PREFIX",
+        default_value = RedisSettings::DEFAULT_PREFIX
+    )]
     pub redis_prefix: String,
 
     /// Life of the leader lease in Redis: when the leader dies, another instance takes over
     /// within about 1.3 times this.
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
     pub redis_lease: Duration,
 }
 
