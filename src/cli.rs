@@ -253,7 +253,10 @@ mod tests {
     fn redis_flags_become_settings() {
         let cli = Cli::parse_from(["pulse", "--redis", "redis://127.0.0.1:6390/1"]);
         let redis = cli.serve.config().unwrap().redis.unwrap();
-        assert_eq!((redis.prefix.as_str(), redis.lease_ttl), ("pulse", Duration::from_secs(3)));
+        assert_eq!(
+            (redis.prefix.as_str(), redis.lease_ttl),
+            (RedisSettings::DEFAULT_PREFIX, RedisSettings::DEFAULT_LEASE_TTL)
+        );
         let cli = Cli::parse_from(["pulse", "serve", "--redis", "localhost:6379"]);
         let Some(Command::Serve(args)) = cli.command else { panic!("serve expected") };
         assert!(args.config().unwrap_err().contains("is not a Redis URL"));

@@ -48,6 +48,7 @@ pub struct RedisSettings {
 
 impl RedisSettings {
     pub const DEFAULT_PREFIX: &str = "pulse";
+    /// The default of `--redis-lease`.
     pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(3);
     /// Shorter leases would have the leader renewing faster than Redis round trips can be
     /// trusted to complete on a busy machine.
