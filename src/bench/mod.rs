@@ -200,7 +200,7 @@ pub async fn bench(args: &BenchArgs, command: Option<String>) -> anyhow::Result<
         command,
         target: fixed_target.as_ref().map_or("spawned pulse serve".into(), |t| t.url.clone()),
         spawned: spawn,
-        tick_ms: spawn.then(|| args.tick.as_millis() as u64),
+        tick_ms: spawn.then_some(args.tick.as_millis() as u64),
         transports: transports.clone(),
         clients: args.clients.clone(),
         duration_s: args.duration.as_secs_f64(),

@@ -118,11 +118,9 @@ impl SseParser {
         };
         let value = String::from_utf8_lossy(value);
         match field {
-            b"data" => {
-                if self.data.len() + value.len() < MAX_DATA {
-                    self.data.push_str(&value);
-                    self.data.push('\n');
-                }
+            b"data" if self.data.len() + value.len() < MAX_DATA => {
+                self.data.push_str(&value);
+                self.data.push('\n');
             }
             b"event" => self.event = value.into_owned(),
             b"id" if !value.contains('\0') => self.last_id = Some(value.into_owned()),

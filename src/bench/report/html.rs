@@ -15,6 +15,9 @@ const RIGHT: f64 = 20.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 60.0;
 
+/// How one cell of the figures table is written.
+type Cell<'a> = dyn Fn(&Run) -> String + 'a;
+
 /// A chart's series: a name and one value per category (`None`: not measured).
 type Series = (String, Vec<Option<f64>>);
 
@@ -126,7 +129,7 @@ pub fn render(report: &Report) -> String {
     }
     let text = table::render(report);
     let _ =
-        write!(out, "<details><summary>As text</summary><pre>{}</pre></details>\n", escape(&text));
+        writeln!(out, "<details><summary>As text</summary><pre>{}</pre></details>", escape(&text));
     out.push_str("</body></html>\n");
     out
 }
@@ -159,7 +162,7 @@ fn figures_table(n: usize, runs: &[&Run]) -> String {
     let fmt_opt = |v: Option<f64>, unit: &str| {
         v.map(|v| format!("{v:.1} {unit}")).unwrap_or_else(|| "–".into())
     };
-    let rows: [(&str, &dyn Fn(&Run) -> String); 17] = [
+    let rows: [(&str, &Cell); 17] = [
         ("clients connected", &|r| int(r.counts.connected)),
         ("connect errors", &|r| int(r.counts.connect_errors)),
         ("disconnects", &|r| int(r.counts.disconnects)),
