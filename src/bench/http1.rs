@@ -273,18 +273,33 @@ pub struct Conn {
     buf: BytesMut,
     tally: Arc<Tally>,
     _open: Open,
+    /// Responses read whole on this connection.
+    served: u64,
+    /// Bytes read since the last request was sent.
+    answered: usize,
 }
 
 impl Conn {
     pub fn new((stream, open): (TcpStream, Open), tally: Arc<Tally>) -> Self {
-        Conn { stream, buf: BytesMut::new(), tally, _open: open }
+        Conn { stream, buf: BytesMut::new(), tally, _open: open, served: 0, answered: 0 }
     }
 
     /// Writes `bytes` in full.
     pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.answered = 0;
         self.stream.write_all(bytes).await?;
         self.tally.bytes_up.fetch_add(bytes.len() as u64, Relaxed);
         Ok(())
+    }
+
+    /// Whether `e` means the server had closed this kept-alive connection before the request
+    /// (an idle timeout): the request was never answered, and a client (as a browser does)
+    /// retries it at once on a new connection rather than reporting a failure.
+    pub fn closed_while_idle(&self, e: &io::Error) -> bool {
+        use io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
+        self.served > 0
+            && self.answered == 0
+            && matches!(e.kind(), UnexpectedEof | ConnectionReset | BrokenPipe)
     }
 
     /// Reads more bytes into the buffer; an error at end of stream.
@@ -299,6 +314,7 @@ impl Conn {
                 "the server closed the connection",
             ));
         }
+        self.answered += n;
         self.tally.bytes_down.fetch_add(n as u64, Relaxed);
         Ok(())
     }
@@ -308,6 +324,7 @@ impl Conn {
         loop {
             if let Some((head, len)) = parse_head(&self.buf)? {
                 self.buf.advance(len);
+                self.served += 1;
                 return Ok(head);
             }
             self.fill().await?;

@@ -4,8 +4,9 @@
 
 use std::net::SocketAddr;
 
-/// Files a process keeps open besides its client sockets (runtime, stdio, a listener, spare).
-pub const FD_MARGIN: u64 = 100;
+/// Files a process keeps open besides its client sockets (runtime, stdio, a listener, spare);
+/// the same headroom `pulse serve` keeps below its open-file limit for its connection limit.
+pub const FD_MARGIN: u64 = 256;
 /// Concurrent connections one source address can make to one destination: the ephemeral port
 /// range (32768–60999 here) less a margin for sockets in TIME_WAIT.
 pub fn ports_per_source() -> u64 {

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,8 @@ use super::target::Target;
 
 /// How often a swarm reports its counters while it runs.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// Longest wait for every client to arrive before the measured duration starts anyway.
+pub const ARRIVAL_DEADLINE: Duration = Duration::from_secs(60);
 
 /// What one swarm runs: everything a worker process is told.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -76,6 +79,13 @@ pub async fn run(spec: &SwarmSpec, mut progress: impl FnMut(&[Counts])) -> Vec<T
         let (kind, tally) = (spec.groups[group].0, tallies[group].clone());
         let seed = spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i as u64);
         clients.spawn(clients::run(kind, shared.clone(), tally, seed));
+    }
+    // The duration is steady state: it starts once every client has its first Snapshot (or
+    // has failed to connect), however long connecting takes.
+    let arrival_deadline = Instant::now() + ARRIVAL_DEADLINE;
+    while shared.arrived.load(Relaxed) < spec.clients() && Instant::now() < arrival_deadline {
+        ticker.tick().await;
+        progress(&counts());
     }
     let end = Instant::now() + spec.duration;
     loop {

@@ -4,17 +4,17 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{RECONNECT_DELAY, Shared, bad_status, lost};
+use super::{Me, RECONNECT_DELAY, Shared, bad_status, lost};
 use crate::bench::http1::Conn;
 use crate::bench::measure::{Receipt, Seen, Tally, now_us};
 use crate::snapshot::Snapshot;
 
 pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>) {
-    let (mut seen, mut conn, mut ever) = (Seen::default(), None, false);
+    let (mut seen, mut conn, mut me) = (Seen::default(), None, Me::default());
     let timeout = shared.longpoll_timeout.as_secs_f64();
     loop {
         if conn.is_none() {
-            match shared.open(&tally, &mut ever).await {
+            match shared.open(&tally, &mut me).await {
                 Some(opened) => conn = Some(Conn::new(opened, tally.clone())),
                 None if shared.pause(RECONNECT_DELAY).await => continue,
                 None => return,
@@ -44,7 +44,11 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>) {
                 match head.status {
                     200 => match serde_json::from_slice::<Snapshot>(&body) {
                         Ok(snapshot) => {
-                            if seen.receive(&snapshot, now_us(), &tally) == Receipt::Stale {
+                            let receipt = seen.receive(&snapshot, now_us(), &tally);
+                            if receipt == Receipt::First {
+                                shared.arrive(&mut me);
+                            }
+                            if receipt == Receipt::Stale {
                                 // Held until the timeout, and nothing changed.
                                 tally.wasted.fetch_add(1, Relaxed);
                             }
@@ -57,14 +61,18 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>) {
                     },
                     status => {
                         bad_status(&tally, "GET /api/longpoll", status);
+                        shared.arrive(&mut me);
                         true
                     }
                 }
             }
             Err(e) => {
-                lost(&tally, "GET /api/longpoll", &e);
+                let idle_close = conn.as_ref().is_some_and(|c| c.closed_while_idle(&e));
+                if !idle_close {
+                    lost(&tally, "GET /api/longpoll", &e);
+                }
                 conn = None;
-                true
+                !idle_close
             }
         };
         // An error answered at once would otherwise turn the loop into a flood.

@@ -14,6 +14,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -91,6 +92,15 @@ pub struct Shared {
     /// Cancelled when the run ends: every client loop `select!`s on it.
     pub stop: CancellationToken,
     pub connects: Semaphore,
+    /// Clients that have arrived: received their first Snapshot, or failed their first connect.
+    pub arrived: AtomicUsize,
+}
+
+/// One client's progress through its first connection.
+#[derive(Debug, Default)]
+pub struct Me {
+    connected: bool,
+    arrived: bool,
 }
 
 impl Shared {
@@ -107,12 +117,13 @@ impl Shared {
             longpoll_timeout,
             stop: CancellationToken::new(),
             connects: Semaphore::new(CONNECTS_IN_FLIGHT),
+            arrived: AtomicUsize::new(0),
         })
     }
 
     /// Opens a connection, counting it (or its failure) in `tally`; `None` when it failed or
     /// the run ended first.
-    pub async fn open(&self, tally: &Arc<Tally>, ever: &mut bool) -> Option<(TcpStream, Open)> {
+    pub async fn open(&self, tally: &Arc<Tally>, me: &mut Me) -> Option<(TcpStream, Open)> {
         let attempt = async {
             let _permit = self.connects.acquire().await;
             tokio::time::timeout(CONNECT_TIMEOUT, http1::connect(self.target.addr, self.source))
@@ -127,16 +138,25 @@ impl Shared {
         };
         match result {
             Ok(stream) => {
-                if !std::mem::replace(ever, true) {
+                if !std::mem::replace(&mut me.connected, true) {
                     tally.connected.fetch_add(1, Relaxed);
                 }
                 Some((stream, Open::new(tally.clone())))
             }
             Err(e) => {
                 tally.connect_errors.fetch_add(1, Relaxed);
+                self.arrive(me);
                 tally.error(|| connect_error(&self.target, self.source, &e));
                 None
             }
+        }
+    }
+
+    /// Notes that a client has arrived (once per client); the run's duration starts when
+    /// every client has.
+    pub fn arrive(&self, me: &mut Me) {
+        if !std::mem::replace(&mut me.arrived, true) {
+            self.arrived.fetch_add(1, Relaxed);
         }
     }
 
@@ -194,7 +214,12 @@ pub fn lost(tally: &Tally, what: &str, e: &dyn fmt::Display) {
 /// Notes an answer with a status the client did not expect.
 pub fn bad_status(tally: &Tally, what: &str, status: u16) {
     tally.http_errors.fetch_add(1, Relaxed);
-    tally.error(|| format!("{what} answered HTTP {status}"));
+    let hint = match status {
+        503 => " (the server refused it: at its connection limit, or its source is down)",
+        429 => " (the server is rate-limiting)",
+        _ => "",
+    };
+    tally.error(|| format!("{what} answered HTTP {status}{hint}"));
 }
 
 /// Runs one client of `kind` until the run ends.

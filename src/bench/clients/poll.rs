@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use super::{Shared, bad_status, lost};
+use super::{Me, Shared, bad_status, lost};
 use crate::bench::http1::Conn;
 use crate::bench::measure::{Receipt, Seen, Tally, now_us};
 use crate::snapshot::Snapshot;
@@ -20,7 +20,8 @@ const JITTER: std::ops::Range<f64> = 0.9..1.1;
 pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>, conditional: bool, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let interval = shared.poll_interval;
-    let (mut seen, mut etag, mut conn, mut ever) = (Seen::default(), None::<String>, None, false);
+    let (mut seen, mut etag, mut conn, mut me) =
+        (Seen::default(), None::<String>, None, Me::default());
     // The first poll at a random point of the first interval: clients do not arrive in step.
     let mut next = Instant::now() + interval.mul_f64(rng.random::<f64>());
     loop {
@@ -30,7 +31,7 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>, conditional: bool, seed
         }
         next = (next + interval.mul_f64(rng.random_range(JITTER))).max(Instant::now());
         if conn.is_none() {
-            match shared.open(&tally, &mut ever).await {
+            match shared.open(&tally, &mut me).await {
                 Some(opened) => conn = Some(Conn::new(opened, tally.clone())),
                 None => continue,
             }
@@ -56,7 +57,11 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>, conditional: bool, seed
                 match head.status {
                     200 => match serde_json::from_slice::<Snapshot>(&body) {
                         Ok(snapshot) => {
-                            if seen.receive(&snapshot, now_us(), &tally) == Receipt::Stale {
+                            let receipt = seen.receive(&snapshot, now_us(), &tally);
+                            if receipt == Receipt::First {
+                                shared.arrive(&mut me);
+                            }
+                            if receipt == Receipt::Stale {
                                 tally.wasted.fetch_add(1, Relaxed);
                             }
                             etag = head.etag.clone();
@@ -66,14 +71,21 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>, conditional: bool, seed
                     304 => {
                         tally.wasted.fetch_add(1, Relaxed);
                     }
-                    status => bad_status(&tally, "GET /api/count", status),
+                    status => {
+                        bad_status(&tally, "GET /api/count", status);
+                        shared.arrive(&mut me);
+                    }
                 }
                 if head.close {
                     conn = None;
                 }
             }
             Err(e) => {
-                lost(&tally, "GET /api/count", &e);
+                if conn.as_ref().is_some_and(|c| c.closed_while_idle(&e)) {
+                    next = Instant::now();
+                } else {
+                    lost(&tally, "GET /api/count", &e);
+                }
                 conn = None;
             }
         }

@@ -5,19 +5,19 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{RECONNECT_DELAY, Shared, bad_status, lost};
+use super::{Me, RECONNECT_DELAY, Shared, bad_status, lost};
 use crate::bench::http1::Conn;
-use crate::bench::measure::{Seen, Tally, now_us};
+use crate::bench::measure::{Receipt, Seen, Tally, now_us};
 use crate::bench::sse_parser::SseParser;
 use crate::snapshot::Snapshot;
 
 pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>) {
-    let (mut seen, mut ever) = (Seen::default(), false);
+    let (mut seen, mut me) = (Seen::default(), Me::default());
     let mut last_event_id: Option<String> = None;
     let mut retry = RECONNECT_DELAY;
     let mut chunk = Vec::new();
     loop {
-        let Some(opened) = shared.open(&tally, &mut ever).await else {
+        let Some(opened) = shared.open(&tally, &mut me).await else {
             if shared.pause(retry).await {
                 continue;
             }
@@ -35,6 +35,7 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>) {
             let head = conn.head().await?;
             if head.status != 200 {
                 bad_status(&tally, "GET /api/stream", head.status);
+                shared.arrive(&mut me);
                 return Ok(());
             }
             let mut decoder = head.body();
@@ -50,7 +51,9 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>) {
                 for event in parser.feed(&chunk) {
                     match serde_json::from_str::<Snapshot>(&event.data) {
                         Ok(snapshot) => {
-                            seen.receive(&snapshot, now, &tally);
+                            if seen.receive(&snapshot, now, &tally) == Receipt::First {
+                                shared.arrive(&mut me);
+                            }
                         }
                         Err(e) => tally.error(|| format!("an SSE event is not a Snapshot: {e}")),
                     }

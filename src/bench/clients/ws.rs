@@ -13,8 +13,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::{Open, RECONNECT_DELAY, Shared, lost};
-use crate::bench::measure::{Seen, Tally, now_us};
+use super::{Me, Open, RECONNECT_DELAY, Shared, lost};
+use crate::bench::measure::{Receipt, Seen, Tally, now_us};
 use crate::snapshot::Snapshot;
 
 /// Read buffer per connection: a Snapshot message is ~60 bytes, and tungstenite's default
@@ -22,14 +22,14 @@ use crate::snapshot::Snapshot;
 const READ_BUFFER: usize = 4 * 1024;
 
 pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>) {
-    let (mut seen, mut ever) = (Seen::default(), false);
+    let (mut seen, mut me) = (Seen::default(), Me::default());
     let url = format!("ws://{}{}/api/ws", shared.target.host, shared.target.prefix);
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_message_size(Some(1 << 20));
     loop {
-        let Some((stream, open)) = shared.open(&tally, &mut ever).await else {
+        let Some((stream, open)) = shared.open(&tally, &mut me).await else {
             if shared.pause(RECONNECT_DELAY).await {
                 continue;
             }
@@ -44,7 +44,9 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>) {
                 match message? {
                     Message::Text(text) => match serde_json::from_str::<Snapshot>(&text) {
                         Ok(snapshot) => {
-                            seen.receive(&snapshot, now_us(), &tally);
+                            if seen.receive(&snapshot, now_us(), &tally) == Receipt::First {
+                                shared.arrive(&mut me);
+                            }
                         }
                         Err(e) => {
                             tally.error(|| format!("a WebSocket message is not a Snapshot: {e}"))
