@@ -112,7 +112,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 
-    /// Seed of the clients' jitter, for a reproducible schedule.
+    /// Seed of the clients' jitter and of the spawned server's simulation, so every run sees
+    /// the same sequence of changes.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
@@ -232,7 +233,9 @@ pub async fn bench(args: &BenchArgs, command: Option<String>) -> anyhow::Result<
     for &n in &args.clients {
         for kinds in &phases {
             let spawned = match spawn {
-                true => Some(SpawnedServer::start(args.tick, Duration::from_secs(15)).await?),
+                true => {
+                    Some(SpawnedServer::start(args.tick, Duration::from_secs(15), args.seed).await?)
+                }
                 false => None,
             };
             let target = match (&fixed_target, &spawned) {
@@ -349,6 +352,7 @@ async fn run_phase(
                 (Some(b), Some(a)) => Some(ServerFigures {
                     cpu_seconds: (a.cpu_seconds - b.cpu_seconds).max(0.0),
                     rss_before_bytes: b.rss_bytes,
+                    changes: a.snapshot_id.saturating_sub(b.snapshot_id),
                     rss_peak_bytes: peaks.rss_bytes.max(a.rss_bytes),
                     connections_peak: peaks.connections_open.saturating_sub(b.connections_open),
                     bytes_in: a.transport(kind).bytes_in

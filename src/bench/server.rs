@@ -33,7 +33,13 @@ pub struct SpawnedServer {
 
 impl SpawnedServer {
     /// Starts `pulse serve` on a free loopback port with `tick`, and waits until it is healthy.
-    pub async fn start(tick: Duration, heartbeat: Duration) -> anyhow::Result<SpawnedServer> {
+    /// The same `seed` gives every run the same sequence of changes, so transports compare on
+    /// equal terms.
+    pub async fn start(
+        tick: Duration,
+        heartbeat: Duration,
+        seed: u64,
+    ) -> anyhow::Result<SpawnedServer> {
         let exe = std::env::current_exe().context("cannot find the pulse executable")?;
         let addr = free_port()?;
         let tick = humantime::format_duration(tick).to_string().replace(' ', "");
@@ -42,7 +48,7 @@ impl SpawnedServer {
         super::limits::raise_open_file_limit();
         let mut child = Command::new(&exe)
             .args(["serve", "--addr", &addr.to_string(), "--tick", &tick])
-            .args(["--heartbeat", &heartbeat])
+            .args(["--heartbeat", &heartbeat, "--seed", &seed.to_string()])
             .env("RUST_LOG", "pulse=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -127,6 +133,8 @@ pub struct ServerStats {
     pub cpu_seconds: f64,
     pub rss_bytes: u64,
     pub connections_open: u64,
+    /// The current Snapshot id: the difference between two readings is the changes published.
+    pub snapshot_id: u64,
     /// Per transport: (bytes_in, bytes_out, events, open_connections).
     pub transports: Vec<(Kind, TransportStats)>,
 }
@@ -157,6 +165,7 @@ impl ServerStats {
             cpu_seconds: json["process"]["cpu_seconds"].as_f64().unwrap_or(0.0),
             rss_bytes: u(&json["process"]["rss_bytes"]),
             connections_open: u(&json["connections"]["open"]),
+            snapshot_id: u(&json["snapshot"]["id"]),
             transports: Kind::ALL
                 .iter()
                 .map(|&k| {

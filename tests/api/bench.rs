@@ -129,6 +129,7 @@ async fn every_transport_reports_sane_figures_json_and_charts() {
         assert!(num(server, "cpu_seconds") > 0.0, "{t}: {server}");
         assert!(num(server, "rss_peak_bytes") >= num(server, "rss_before_bytes"), "{t}");
         assert!(num(server, "bytes_out") > 0.0 && num(server, "events") > 0.0, "{t}: {server}");
+        assert!(num(server, "changes") > 0.0, "{t}: {server}");
         let derived = &run["derived"];
         for field in ["bytes_per_update", "server_cpu_us_per_update"] {
             assert!(num(derived, field) > 0.0, "{t}: derived.{field}");

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::table::{self, bytes, int};
 use super::{Report, Run};
 
-const PALETTE: [&str; 6] = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#a463f2"];
+const PALETTE: [&str; 6] = ["#4269d0", "#efb118", "#ff725c", "#3ca951", "#a463f2", "#6cc5b0"];
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 300.0;
 const LEFT: f64 = 70.0;
@@ -61,9 +61,10 @@ pub fn render(report: &Report) -> String {
         out.push_str(&bar_chart(
             "latency",
             &format!("Latency percentiles, {} clients", int(n as u64)),
-            "ms",
+            "ms, log scale",
             &transports,
             &series,
+            true,
         ));
     }
     out.push_str(
@@ -85,6 +86,7 @@ pub fn render(report: &Report) -> String {
         "B",
         &transports,
         &per_size(&|r| r.derived.bytes_per_update),
+        false,
     ));
     out.push_str("</div>\n<h2>Server cost against clients</h2>\n<div class=\"charts\">");
     let per_transport = |f: &dyn Fn(&Run) -> Option<f64>| -> Vec<Series> {
@@ -199,9 +201,11 @@ fn bar_chart(
     unit: &str,
     categories: &[String],
     series: &[Series],
+    log: bool,
 ) -> String {
-    let max = nice_max(series.iter().flat_map(|(_, v)| v.iter().flatten().copied()));
-    let mut svg = open_svg(id, title, unit, max);
+    let values = series.iter().flat_map(|(_, v)| v.iter().flatten().copied());
+    let scale = if log { Scale::log(values) } else { Scale::Linear(nice_max(values)) };
+    let mut svg = open_svg(id, title, unit, &scale);
     let plot_w = WIDTH - LEFT - RIGHT;
     let group_w = plot_w / categories.len().max(1) as f64;
     let bar_w = (group_w * 0.8) / series.len().max(1) as f64;
@@ -209,7 +213,7 @@ fn bar_chart(
         let gx = LEFT + c as f64 * group_w;
         for (s, (name, values)) in series.iter().enumerate() {
             let Some(v) = values.get(c).copied().flatten() else { continue };
-            let h = v / max * (HEIGHT - TOP - BOTTOM);
+            let h = scale.fraction(v) * (HEIGHT - TOP - BOTTOM);
             let x = gx + group_w * 0.1 + s as f64 * bar_w;
             let _ = write!(
                 svg,
@@ -240,7 +244,7 @@ fn bar_chart(
 /// there is one x.
 fn line_chart(id: &str, title: &str, unit: &str, xs: &[String], series: &[Series]) -> String {
     let max = nice_max(series.iter().flat_map(|(_, v)| v.iter().flatten().copied()));
-    let mut svg = open_svg(id, title, unit, max);
+    let mut svg = open_svg(id, title, unit, &Scale::Linear(max));
     let plot_w = WIDTH - LEFT - RIGHT;
     let step = plot_w / xs.len().max(1) as f64;
     let x_of = |i: usize| LEFT + step * (i as f64 + 0.5);
@@ -287,7 +291,44 @@ fn line_chart(id: &str, title: &str, unit: &str, xs: &[String], series: &[Series
     svg
 }
 
-fn open_svg(id: &str, title: &str, unit: &str, max: f64) -> String {
+/// The lowest decade of a log scale: 0.1.
+const LOG_FLOOR: i32 = -1;
+
+/// How values map to the height of a chart.
+enum Scale {
+    /// From 0 to this.
+    Linear(f64),
+    /// From 10^LOG_FLOOR to 10 to the power of this: for values spanning tenths of a
+    /// millisecond to seconds.
+    Log(i32),
+}
+
+impl Scale {
+    fn log(values: impl Iterator<Item = f64>) -> Scale {
+        let max = values.fold(10f64.powi(LOG_FLOOR), f64::max);
+        Scale::Log((max.log10().ceil() as i32).max(1))
+    }
+
+    /// Where `v` sits, from 0 (bottom) to 1 (top).
+    fn fraction(&self, v: f64) -> f64 {
+        match *self {
+            Scale::Linear(max) => v / max,
+            Scale::Log(top) => {
+                let floor = f64::from(LOG_FLOOR);
+                ((v.log10() - floor) / (f64::from(top) - floor)).clamp(0.0, 1.0)
+            }
+        }
+    }
+
+    fn ticks(&self) -> Vec<f64> {
+        match *self {
+            Scale::Linear(max) => (0..=4).map(|i| max * i as f64 / 4.0).collect(),
+            Scale::Log(top) => (LOG_FLOOR..=top).map(|d| 10f64.powi(d)).collect(),
+        }
+    }
+}
+
+fn open_svg(id: &str, title: &str, unit: &str, scale: &Scale) -> String {
     let mut svg = format!(
         "<svg class=\"chart\" data-chart=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" \
          viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\" role=\"img\" \
@@ -295,9 +336,8 @@ fn open_svg(id: &str, title: &str, unit: &str, max: f64) -> String {
         t = escape(title),
         u = escape(unit)
     );
-    for i in 0..=4 {
-        let v = max * i as f64 / 4.0;
-        let y = HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * i as f64 / 4.0;
+    for v in scale.ticks() {
+        let y = HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * scale.fraction(v);
         let _ = write!(
             svg,
             "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"grid\"/>\
@@ -375,8 +415,17 @@ mod tests {
     }
 
     #[test]
+    fn log_scale_spans_decades() {
+        let scale = Scale::log([0.05, 4_800.0].into_iter());
+        assert_eq!(scale.ticks(), vec![0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]);
+        assert_eq!(scale.fraction(0.05), 0.0);
+        assert!((scale.fraction(31.622_776_6) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
     fn charts_are_svg_with_escaped_labels() {
-        let s = bar_chart("x", "A <b>", "ms", &["p&q".into()], &[("s".into(), vec![Some(3.0)])]);
+        let s =
+            bar_chart("x", "A <b>", "ms", &["p&q".into()], &[("s".into(), vec![Some(3.0)])], false);
         assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
         assert!(s.contains("A &lt;b&gt;") && s.contains("p&amp;q") && s.contains("<rect"));
         let l = line_chart(

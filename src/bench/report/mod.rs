@@ -77,6 +77,9 @@ pub struct ServerFigures {
     pub rss_before_bytes: u64,
     /// Highest resident memory seen while the run went on (sampled every half second).
     pub rss_peak_bytes: u64,
+    /// Changes of the count the server published during the run (Snapshot ids): the most
+    /// updates one client could have received.
+    pub changes: u64,
     /// Most open connections seen, less those open before the run.
     pub connections_peak: u64,
     /// This transport's bytes as the server counted them during the run.

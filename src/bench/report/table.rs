@@ -37,6 +37,9 @@ pub fn render(report: &Report) -> String {
         row("requests", &|r| int(r.counts.requests));
         row("bytes up", &|r| bytes(r.counts.bytes_up));
         row("bytes down", &|r| bytes(r.counts.bytes_down));
+        row("changes published", &|r| {
+            opt(r.server.as_ref().map(|s| s.changes as f64), |v| int(v as u64))
+        });
         row("updates received", &|r| int(r.counts.updates));
         row("updates missed", &|r| int(r.counts.missed));
         row("wasted requests", &|r| int(r.counts.wasted));
