@@ -195,11 +195,13 @@ pub async fn bench(args: &BenchArgs, command: Option<String>) -> anyhow::Result<
         }
         None => None,
     };
-    let mut params = Params {
+    let params = Params {
         pulse_version: env!("CARGO_PKG_VERSION").into(),
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         command,
-        target: fixed_target.as_ref().map_or("spawned pulse serve".into(), |t| t.url.clone()),
+        target: fixed_target
+            .as_ref()
+            .map_or("spawned pulse serve on 127.0.0.1".into(), |t| t.url.clone()),
         spawned: spawn,
         tick_ms: spawn.then_some(args.tick.as_millis() as u64),
         transports: transports.clone(),
@@ -243,9 +245,6 @@ pub async fn bench(args: &BenchArgs, command: Option<String>) -> anyhow::Result<
                 (None, Some(s)) => Target::local(s.addr),
                 (None, None) => unreachable!("either a target or a spawned server"),
             };
-            if spawned.is_some() {
-                params.target = "spawned pulse serve on 127.0.0.1".into();
-            }
             let result = run_phase(args, &target, kinds, n).await;
             if let Some(s) = spawned {
                 s.stop().await;
@@ -355,8 +354,7 @@ async fn run_phase(
                     changes: a.snapshot_id.saturating_sub(b.snapshot_id),
                     rss_peak_bytes: peaks.rss_bytes.max(a.rss_bytes),
                     connections_peak: peaks.connections_open.saturating_sub(b.connections_open),
-                    bytes_in: a.transport(kind).bytes_in
-                        - b.transport(kind).bytes_in.min(a.transport(kind).bytes_in),
+                    bytes_in: a.transport(kind).bytes_in.saturating_sub(b.transport(kind).bytes_in),
                     bytes_out: a
                         .transport(kind)
                         .bytes_out
