@@ -16,7 +16,10 @@
 //! - [`page`]: the comparison page, built into the binary.
 //! - [`server`]: the accept loop that ties them together and shuts down gracefully.
 //! - [`config`], [`cli`], [`signal`]: what `serve` is told, from where, and when to stop.
+//! - [`bench`]: the client side of every transport, thousands at once, and the report
+//!   (terminal table, JSON, HTML) that compares them.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod http;
