@@ -18,6 +18,13 @@ use crate::snapshot::Rendered;
 
 /// Close code for "the server is going away".
 const GOING_AWAY: u16 = 1001;
+/// Read buffer of a connection: client frames are pongs and close frames.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes that may wait to be written when the socket is not taking them; past it a send fails
+/// and the connection ends, rather than memory growing behind a client that does not read.
+const MAX_WRITE_BUFFER: usize = 64 * 1024;
+/// Largest message or frame a client may send; nothing it sends is read for content.
+const MAX_MESSAGE: usize = 16 * 1024;
 /// How long shutdown waits for the client to answer the close frame.
 const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
@@ -29,7 +36,14 @@ pub async fn upgrade(
     match ws {
         Ok(ws) => {
             let tasks = state.tasks.clone();
-            ws.on_upgrade(move |socket| tasks.track_future(run(socket, state, meter)))
+            // Messages are a few dozen bytes each way: the library's 128 KiB buffers would be
+            // most of a connection's memory.
+            ws.read_buffer_size(READ_BUFFER)
+                .write_buffer_size(0)
+                .max_write_buffer_size(MAX_WRITE_BUFFER)
+                .max_message_size(MAX_MESSAGE)
+                .max_frame_size(MAX_MESSAGE)
+                .on_upgrade(move |socket| tasks.track_future(run(socket, state, meter)))
         }
         Err(rejection) => ApiError::new(
             StatusCode::BAD_REQUEST,
