@@ -1,18 +1,30 @@
 //! The `pulse` binary: parses the command line and runs the library.
 
+use std::process::ExitCode;
+
 use anyhow::Context;
 use clap::Parser;
 use pulse::cli::{Cli, Command, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("pulse=info")),
         )
         .init();
-    let cli = Cli::parse();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // The error and its causes on one line; a backtrace helps nobody with a bad flag.
+            eprintln!("pulse: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
