@@ -31,6 +31,9 @@ pub struct Config {
     pub header_timeout: Duration,
     /// How long shutdown waits for open connections to finish before cutting them.
     pub shutdown_grace: Duration,
+    /// Answer plain polls and SSE streams on the lean path (`fastpath`); off, every request
+    /// goes through hyper and the router. The answers are the same either way.
+    pub fast_path: bool,
 }
 
 impl Default for Config {
@@ -46,6 +49,7 @@ impl Default for Config {
             max_connections: default_max_connections(),
             header_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_millis(1500),
+            fast_path: true,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod browser;
 mod count;
+mod fastpath;
 mod helpers;
 mod limits;
 mod longpoll;
