@@ -35,6 +35,19 @@ pub struct Cli {
 pub enum Command {
     /// Serve the counter and the comparison page (the default).
     Serve(ServeArgs),
+    /// Load-test every transport with many clients and report them side by side.
+    Bench(crate::bench::BenchArgs),
+    /// One client process of a large `bench` run (started by `bench` itself).
+    #[command(hide = true)]
+    BenchWorker(BenchWorkerArgs),
+}
+
+/// What `bench` tells a worker process.
+#[derive(Debug, Args)]
+pub struct BenchWorkerArgs {
+    /// The worker's part of the run, as JSON.
+    #[arg(long)]
+    pub spec: String,
 }
 
 #[derive(Debug, Args)]

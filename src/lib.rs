@@ -17,7 +17,10 @@
 //!   heads the router would send; everything else is handed to hyper and the router.
 //! - [`server`]: the accept loop that ties them together and shuts down gracefully.
 //! - [`config`], [`cli`], [`signal`]: what `serve` is told, from where, and when to stop.
+//! - [`bench`]: the client side of every transport, thousands at once, and the report
+//!   (terminal table, JSON, HTML) that compares them.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod fastpath;

@@ -16,6 +16,8 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Bench(args)) => pulse::bench::run(args).await,
+        Some(Command::BenchWorker(args)) => pulse::bench::workers::worker_main(&args.spec).await,
     }
 }
 
