@@ -34,7 +34,9 @@ use self::rewind::Rewind;
 use crate::http::AppState;
 use crate::hub::Hub;
 use crate::server::MAX_HEADER_BYTES;
+use crate::snapshot::chunk;
 use crate::transport::Transport;
+use crate::wire::stats::TransportTable;
 use crate::wire::{MeteredIo, WireStats};
 
 /// The first read buffer of a connection: a browser's request head fits; it grows (up to the
@@ -169,7 +171,7 @@ impl FastPath {
         mut io: MeteredIo<T>,
         mut out: Vec<u8>,
         last_event_id: Option<u64>,
-        session: Option<Arc<crate::wire::stats::TransportTable>>,
+        session: Option<Arc<TransportTable>>,
     ) where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -187,7 +189,7 @@ impl FastPath {
             meter.delivered(current.sse_event.len());
             opening.extend_from_slice(&current.sse_event);
         }
-        out.extend_from_slice(&crate::snapshot::chunk(&opening));
+        out.extend_from_slice(&chunk(&opening));
         drop((current, opening));
         if io.write_all(&out).await.is_err() {
             return;
