@@ -106,6 +106,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 
+    /// Answer plain polls and SSE streams on the lean path; `--fast-path false` sends every
+    /// request through hyper and the router (same answers, for comparing the two).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub fast_path: bool,
+
     /// Serve the page from this folder (index.html, app.js, style.css) instead of the copy built
     /// into the binary; for working on the page without rebuilding.
     #[arg(long, value_name = "DIR")]
@@ -183,6 +188,7 @@ impl ServeArgs {
                 .unwrap_or_else(crate::config::default_max_connections),
             header_timeout: self.header_timeout,
             redis,
+            fast_path: self.fast_path,
             ..Config::default()
         })
     }

@@ -35,6 +35,9 @@ pub struct Config {
     pub redis: Option<RedisSettings>,
     /// How long shutdown waits for open connections to finish before cutting them.
     pub shutdown_grace: Duration,
+    /// Answer plain polls and SSE streams on the lean path (`fastpath`); off, every request
+    /// goes through hyper and the router. The answers are the same either way.
+    pub fast_path: bool,
 }
 
 impl Default for Config {
@@ -51,6 +54,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             redis: None,
             shutdown_grace: Duration::from_millis(1500),
+            fast_path: true,
         }
     }
 }

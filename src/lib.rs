@@ -14,6 +14,8 @@
 //! - [`wire`]: exact bytes per connection, attributed to transports and page sessions.
 //! - [`http`]: routes, shared state, errors, `/api/stats`, `/metrics`, `/healthz`.
 //! - [`page`]: the comparison page, built into the binary.
+//! - [`fastpath`]: plain polls and SSE streams answered straight from the socket, with the
+//!   heads the router would send; everything else is handed to hyper and the router.
 //! - [`server`]: the accept loop that ties them together and shuts down gracefully.
 //! - [`config`], [`cli`], [`signal`]: what `serve` is told, from where, and when to stop.
 //! - [`bench`]: the client side of every transport, thousands at once, and the report
@@ -22,6 +24,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod fastpath;
 pub mod http;
 pub mod hub;
 pub mod page;

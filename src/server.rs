@@ -1,5 +1,6 @@
-//! `serve`: the accept loop. Every connection is wrapped in a byte-counting `MeteredIo` before
-//! hyper sees it, served with upgrades (for WebSocket), and shut down gracefully on request.
+//! `serve`: the accept loop. Every connection is wrapped in a byte-counting `MeteredIo`, offered
+//! to the fast path (plain polls and SSE streams), and otherwise served by hyper with upgrades
+//! (for WebSocket); all of it shuts down gracefully on request.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,6 +20,9 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
 use crate::config::Config;
+use crate::fastpath::heads::Heads;
+use crate::fastpath::rewind::Rewind;
+use crate::fastpath::{FastPath, Served};
 use crate::http::error::ApiError;
 use crate::http::{AppState, app};
 use crate::hub::Hub;
@@ -86,7 +90,14 @@ impl Server {
         );
         // Connections wait in the listener's backlog until the hub holds a count to serve.
         source.start(&tasks, stop.clone()).await;
-        let router = app(state);
+        let router = app(state.clone());
+        let fast = match config.fast_path {
+            true => Heads::learn(&router, &config.cors_origins)
+                .await
+                .map(|heads| Arc::new(FastPath::new(&state, heads))),
+            false => None,
+        };
+        drop(state);
         let max_connections = config.max_connections;
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -95,10 +106,12 @@ impl Server {
             .max_header_size(MAX_HEADER_BYTES);
         let mut refusing = http.clone();
         refusing.keep_alive(false);
+        let http = Arc::new(http);
 
         tracing::info!(
             seed,
             max_connections,
+            fast_path = fast.is_some(),
             "pulse is serving http://{addr} (open it in a browser)"
         );
         tokio::pin!(shutdown);
@@ -122,12 +135,12 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let full = stats.connections_open() >= max_connections as u64;
             let meter = ConnMeter::new(stats.clone());
-            let io = TokioIo::new(MeteredIo::new(stream, meter.clone()));
+            let io = MeteredIo::new(stream, meter.clone());
             let stop = stop.clone();
             if full {
                 // Past the limit a new client is told to come back later, on a connection that
                 // closes after one answer; the clients already served are not touched.
-                let connection = refusing.serve_connection(io, refuse(meter));
+                let connection = refusing.serve_connection(TokioIo::new(io), refuse(meter));
                 tasks.spawn(async move {
                     tokio::select! {
                         _ = connection => {}
@@ -136,10 +149,19 @@ impl Server {
                 });
                 continue;
             }
-            let connection =
-                http.serve_connection(io, route(router.clone(), meter)).with_upgrades();
+            let (fast, http, router) = (fast.clone(), http.clone(), router.clone());
             tasks.spawn(async move {
-                tokio::pin!(connection);
+                let io = match &fast {
+                    Some(fast) => match fast.serve(io).await {
+                        Served::Done => return,
+                        Served::HandOff(io) => io,
+                    },
+                    None => Rewind::new(io, Vec::new()),
+                };
+                // Boxed: a connection that stays on the fast path does not carry hyper's state.
+                let mut connection = Box::pin(
+                    http.serve_connection(TokioIo::new(io), route(router, meter)).with_upgrades(),
+                );
                 let result = tokio::select! {
                     result = connection.as_mut() => result,
                     _ = stop.cancelled() => {

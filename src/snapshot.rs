@@ -46,6 +46,9 @@ pub struct Rendered {
     pub json: Bytes,
     /// `id: 42\ndata: <json>\n\n`: one Server-Sent Event.
     pub sse_event: Bytes,
+    /// `sse_event` as one HTTP/1.1 chunk (`<hex length>\r\n<event>\r\n`), ready for the socket of
+    /// every open stream.
+    pub sse_chunk: Bytes,
     /// `"42"`: the entity tag of `/api/count`.
     pub etag: HeaderValue,
 }
@@ -62,10 +65,22 @@ impl Rendered {
         event.put_slice(b"\ndata: ");
         event.put_slice(&json);
         event.put_slice(b"\n\n");
+        let sse_event = event.freeze();
+        let sse_chunk = chunk(&sse_event);
         let etag = HeaderValue::from_str(&etag_for(snapshot.id))
             .expect("a quoted decimal number is a valid header value");
-        Rendered { snapshot, json, sse_event: event.freeze(), etag }
+        Rendered { snapshot, json, sse_event, sse_chunk, etag }
     }
+}
+
+/// `data` as one chunk of an HTTP/1.1 chunked body, framed as hyper frames it (upper-case hex).
+pub fn chunk(data: &[u8]) -> Bytes {
+    let size = format!("{:X}\r\n", data.len());
+    let mut out = BytesMut::with_capacity(size.len() + data.len() + 2);
+    out.put_slice(size.as_bytes());
+    out.put_slice(data);
+    out.put_slice(b"\r\n");
+    out.freeze()
 }
 
 /// The entity tag of the Snapshot with this id.
@@ -129,6 +144,16 @@ mod tests {
         expected.extend_from_slice(&r.json);
         expected.extend_from_slice(b"\n\n");
         assert_eq!(&r.sse_event[..], &expected[..]);
+    }
+
+    #[test]
+    fn sse_chunk_is_the_event_in_chunk_framing() {
+        let r = Rendered::new(Snapshot { count: 7, id: 9, timestamp: at(0) });
+        let mut expected = format!("{:X}\r\n", r.sse_event.len()).into_bytes();
+        expected.extend_from_slice(&r.sse_event);
+        expected.extend_from_slice(b"\r\n");
+        assert_eq!(&r.sse_chunk[..], &expected[..]);
+        assert_eq!(&chunk(b":\n\n")[..], b"3\r\n:\n\n\r\n");
     }
 
     #[test]

@@ -2,14 +2,11 @@
 //! value that names the tag (or `*`) matches.
 #![no_main]
 
-use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
 use pulse::transport::poll::if_none_match_hits;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(header) = HeaderValue::from_bytes(data) else { return };
-    let ours = HeaderValue::from_static("\"42\"");
-    if if_none_match_hits(&header, &ours) {
+    if if_none_match_hits(data, b"\"42\"") {
         let text = String::from_utf8_lossy(data);
         assert!(text.contains("\"42\"") || text.contains('*'), "{text:?}");
     }

@@ -123,6 +123,16 @@ async fn attribute(State(state): State<AppState>, request: Request, next: Next) 
     next.run(request).await
 }
 
+/// A header value as text, when it is what `HeaderValue::to_str` accepts (visible ASCII, spaces
+/// and tabs); `None` otherwise.
+pub fn header_text(value: &[u8]) -> Option<&str> {
+    if value.iter().all(|&b| (b' '..=b'~').contains(&b) || b == b'\t') {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
+}
+
 /// `/api/stats`: every measured counter, in total or for one page session.
 async fn stats(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
     let session = Query::parse(uri.query()).session()?;

@@ -168,6 +168,11 @@ impl<T> MeteredIo<T> {
     pub fn new(inner: T, meter: Arc<ConnMeter>) -> Self {
         MeteredIo { inner, meter }
     }
+
+    /// The meter this socket reports to.
+    pub fn meter(&self) -> &Arc<ConnMeter> {
+        &self.meter
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for MeteredIo<T> {

@@ -4,6 +4,7 @@
 mod bench;
 mod browser;
 mod count;
+mod fastpath;
 mod helpers;
 mod limits;
 mod longpoll;
