@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pulse against its peers, side by side on this machine, for the targets of issue 5:
+# pulse against its peers, side by side on this machine, against these targets:
 #   polling   GET /api/count req/s under wrk -t1 -c50, against nginx (1 worker, constant JSON)
 #   SSE       N subscribers at one change per second, against nchan: p99 delivery latency,
 #             server RSS per connection, server CPU per delivered update, bytes per update
@@ -11,7 +11,7 @@
 # Usage: bench/compare-peers.sh            (about 4 minutes)
 # Knobs (environment): REPS=3 POLL_SECS=10 SSE_CLIENTS=10000 MAX_CLIENTS=19000 SSE_SECS=15
 #   PULSE_THREADS=1 (tokio workers; nginx runs 1 worker) PULSE_PORT=28004 PEER_PORT=28090
-#   PEERS_CONF=../shared/peers/nginx-nchan.conf
+#   PEERS_CONF=bench/nginx-nchan.conf
 #   PULSE_ARGS="--fast-path false" (extra `pulse serve` flags, e.g. to measure the full path)
 # Needs Debian's nginx, libnginx-mod-nchan, wrk and curl (installed with apt-get when missing)
 # and `pulse bench` (the load generator) in this build.
@@ -26,7 +26,7 @@ SSE_SECS=${SSE_SECS:-15}
 PULSE_THREADS=${PULSE_THREADS:-1}
 PULSE_PORT=${PULSE_PORT:-28004}
 PEER_PORT=${PEER_PORT:-28090}
-PEERS_CONF=${PEERS_CONF:-../shared/peers/nginx-nchan.conf}
+PEERS_CONF=${PEERS_CONF:-bench/nginx-nchan.conf}
 PULSE_ARGS=${PULSE_ARGS:-}
 
 missing=()
