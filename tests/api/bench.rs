@@ -201,10 +201,10 @@ async fn spawn_and_worker_processes_with_source_addresses() {
 
 #[tokio::test]
 async fn bad_input_is_refused_with_a_reason() {
-    let fail = |args: &'static [&'static str]| async move {
+    let fail = |args: Vec<String>| async move {
         let out = tokio::time::timeout(
             DEADLINE,
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse")).args(args).output(),
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse")).args(&args).output(),
         )
         .await
         .unwrap()
@@ -212,8 +212,13 @@ async fn bad_input_is_refused_with_a_reason() {
         assert!(!out.status.success(), "{args:?} should fail");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    assert!(fail(&["bench", "--transports", "carrier-pigeon"]).await.contains("unknown transport"));
-    assert!(fail(&["bench", "--clients", "0"]).await.contains("at least 1"));
-    let e = fail(&["bench", "--target", "http://127.0.0.1:1", "--quiet"]).await;
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let e = fail(args(&["bench", "--transports", "carrier-pigeon"])).await;
+    assert!(e.contains("unknown transport"), "{e}");
+    assert!(fail(args(&["bench", "--clients", "0"])).await.contains("at least 1"));
+    // A port that was just free: bound, then released, so nothing listens on it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let target = format!("http://{closed}");
+    let e = fail(args(&["bench", "--target", &target, "--quiet"])).await;
     assert!(e.contains("unreachable") && e.contains("--spawn"), "{e}");
 }
