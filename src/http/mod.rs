@@ -160,9 +160,19 @@ async fn stats(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiE
 
 /// `/metrics`: the same counters for Prometheus.
 async fn prometheus(State(state): State<AppState>) -> Response {
+    let source = state.source.borrow().clone();
+    let current = state.hub.current();
+    let gauges = metrics::SourceGauges {
+        kind: source.kind,
+        healthy: source.healthy,
+        leader: source.role.is_none_or(|role| role == "leader"),
+        snapshot_id: current.snapshot.id,
+        count: current.snapshot.count,
+        subscribers: state.hub.subscribers(),
+    };
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        metrics::render(&state.stats),
+        metrics::render(&state.stats, gauges),
     )
         .into_response()
 }

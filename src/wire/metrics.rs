@@ -12,10 +12,24 @@ use super::process;
 use super::stats::{CountersReport, WireStats};
 use crate::transport::Transport;
 
-/// Renders every counter of `stats` (and this process's CPU and memory) for a scrape.
-pub fn render(stats: &Arc<WireStats>) -> String {
+/// What a scrape reports beside the wire counters: the count source and the hub.
+#[derive(Clone, Debug)]
+pub struct SourceGauges {
+    /// `simulator` or `redis`.
+    pub kind: &'static str,
+    pub healthy: bool,
+    /// Whether this instance runs the simulation (always, without Redis).
+    pub leader: bool,
+    pub snapshot_id: u64,
+    pub count: u32,
+    /// Open streams, held long polls and WebSockets waiting on the hub.
+    pub subscribers: usize,
+}
+
+/// Renders every counter of `stats`, the source's state and this process's CPU and memory.
+pub fn render(stats: &Arc<WireStats>, source: SourceGauges) -> String {
     let mut registry = Registry::with_prefix("pulse");
-    registry.register_collector(Box::new(WireCollector(stats.clone())));
+    registry.register_collector(Box::new(WireCollector(stats.clone(), source)));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)
         .expect("writing to a String cannot fail");
@@ -23,7 +37,7 @@ pub fn render(stats: &Arc<WireStats>) -> String {
 }
 
 #[derive(Debug)]
-struct WireCollector(Arc<WireStats>);
+struct WireCollector(Arc<WireStats>, SourceGauges);
 
 type Field = fn(&CountersReport) -> u64;
 
@@ -77,6 +91,33 @@ impl Collector for WireCollector {
             Some(&Unit::Bytes),
             rss.metric_type(),
         )?)?;
+        let source = &self.1;
+        let mut healthy = encoder.encode_descriptor(
+            "source_healthy",
+            "1 while the count source is healthy; 0 while degraded (the last Snapshot is served)",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        ConstGauge::new(i64::from(source.healthy))
+            .encode(healthy.encode_family(&[("kind", source.kind)])?)?;
+        let gauges = [
+            (
+                "source_leader",
+                "1 while this instance runs the simulation",
+                i64::from(source.leader),
+            ),
+            ("snapshot_id", "Id of the current Snapshot", source.snapshot_id as i64),
+            ("users_online", "The current count", i64::from(source.count)),
+            (
+                "subscribers",
+                "Streams, long polls and WebSockets waiting for a change",
+                source.subscribers as i64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
         let conns = ConstGauge::new(self.0.connections_open() as i64);
         conns.encode(encoder.encode_descriptor(
             "connections",
@@ -97,10 +138,23 @@ mod tests {
     fn renders_labelled_counters() {
         let stats = Arc::new(WireStats::default());
         stats.total().get(Transport::Sse).events.fetch_add(12, Relaxed);
-        let text = render(&stats);
+        let source = SourceGauges {
+            kind: "redis",
+            healthy: false,
+            leader: true,
+            snapshot_id: 42,
+            count: 57,
+            subscribers: 3,
+        };
+        let text = render(&stats, source);
         assert!(text.contains("pulse_events_total{transport=\"sse\"} 12"), "{text}");
         assert!(text.contains("pulse_sent_bytes_total{transport=\"poll\"} 0"), "{text}");
         assert!(text.contains("# TYPE pulse_process_resident_memory_bytes gauge"), "{text}");
+        assert!(text.contains("pulse_source_healthy{kind=\"redis\"} 0"), "{text}");
+        assert!(text.contains("pulse_source_leader 1"), "{text}");
+        assert!(text.contains("pulse_snapshot_id 42"), "{text}");
+        assert!(text.contains("pulse_users_online 57"), "{text}");
+        assert!(text.contains("pulse_subscribers 3"), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 }

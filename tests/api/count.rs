@@ -135,4 +135,8 @@ async fn metrics_are_prometheus_text() {
     let text = response.text().await.unwrap();
     assert!(text.contains("pulse_requests_total{transport=\"poll\"} 1"), "{text}");
     assert!(text.contains("pulse_process_cpu_seconds_total"), "{text}");
+    assert!(text.contains("pulse_source_healthy{kind=\"simulator\"} 1"), "{text}");
+    assert!(text.contains("pulse_source_leader 1"), "{text}");
+    let id = app.hub.current().snapshot.id;
+    assert!(text.contains("pulse_snapshot_id ") && id > 0, "{text}");
 }
