@@ -37,9 +37,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Every client is an open file: use all the process may have before deriving the limit.
     pulse::config::raise_open_file_limit();
     let config = args.config().map_err(anyhow::Error::msg).context("invalid flags")?;
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let listener = listen(args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
     pulse::serve(listener, config, pulse::signal::shutdown()).await?;
     Ok(())
+}
+
+/// Clients that arrive in a burst wait in the kernel's accept queue: make it as long as the
+/// kernel allows (`net.core.somaxconn` caps it), not the 128 a plain bind asks for.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    const BACKLOG: u32 = 4096;
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }

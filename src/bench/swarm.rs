@@ -87,6 +87,17 @@ pub async fn run(spec: &SwarmSpec, mut progress: impl FnMut(&[Counts])) -> Vec<T
         ticker.tick().await;
         progress(&counts());
     }
+    let arrived = shared.arrived.load(Relaxed);
+    if arrived < spec.clients() {
+        // Said plainly, since these clients are in no error count: they are still trying.
+        eprintln!(
+            "pulse bench: {} of {} clients had neither a first Snapshot nor a failed connect after \
+             {}s (the server or this machine is saturated); measuring without waiting for them",
+            spec.clients() - arrived,
+            spec.clients(),
+            ARRIVAL_DEADLINE.as_secs()
+        );
+    }
     let end = Instant::now() + spec.duration;
     loop {
         tokio::select! {

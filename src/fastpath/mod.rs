@@ -113,6 +113,9 @@ impl FastPath {
                         let read = tokio::select! {
                             biased;
                             _ = &mut stopped => return Served::Done,
+                            // Bytes that are there are read before the timer is looked at: on a
+                            // busy server a head that arrived in time may be polled late.
+                            read = io.read_buf(&mut buf) => read,
                             _ = &mut timer => {
                                 if Instant::now() >= deadline {
                                     return Served::Done;
@@ -120,7 +123,6 @@ impl FastPath {
                                 timer.as_mut().reset(deadline);
                                 continue;
                             }
-                            read = io.read_buf(&mut buf) => read,
                         };
                         match read {
                             Ok(0) | Err(_) => return Served::Done,
