@@ -36,6 +36,7 @@ use crate::hub::Hub;
 use crate::server::MAX_HEADER_BYTES;
 use crate::snapshot::chunk;
 use crate::transport::Transport;
+use crate::transport::sse::Resume;
 use crate::wire::stats::TransportTable;
 use crate::wire::{MeteredIo, WireStats};
 
@@ -53,6 +54,8 @@ pub struct FastPath {
     retry_line: Vec<u8>,
     heartbeat: Duration,
     header_timeout: Duration,
+    /// Ids come from a store every instance shares (Redis); see `Resume`.
+    shared_ids: bool,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -75,6 +78,7 @@ impl FastPath {
             retry_line: format!("retry: {}\n", state.config.sse_retry.as_millis()).into_bytes(),
             heartbeat: state.config.heartbeat,
             header_timeout: state.config.header_timeout,
+            shared_ids: state.config.redis.is_some(),
             stop: state.shutdown.clone(),
             tasks: state.tasks.clone(),
         }
@@ -182,14 +186,14 @@ impl FastPath {
         let mut rx = self.hub.subscribe();
         let current = rx.borrow_and_update().clone();
         // Anything but the current id (older, newer, garbage) gets the current Snapshot.
-        let resumed = last_event_id == Some(current.snapshot.id);
+        let resume = Resume::new(last_event_id, current.snapshot.id, self.shared_ids);
         self.heads.put_stream(&mut out);
         let mut opening = self.retry_line.clone();
-        if resumed {
-            opening.push(b'\n');
-        } else {
+        if resume.send_current {
             meter.delivered(current.sse_event.len());
             opening.extend_from_slice(&current.sse_event);
+        } else {
+            opening.push(b'\n');
         }
         out.extend_from_slice(&chunk(&opening));
         drop((current, opening));
@@ -197,6 +201,7 @@ impl FastPath {
             return;
         }
         drop(out);
-        self.tasks.spawn(stream::run(io, rx, self.heartbeat, self.stop.clone()));
+        let (heartbeat, stop) = (self.heartbeat, self.stop.clone());
+        self.tasks.spawn(stream::run(io, rx, resume.skip_through, heartbeat, stop));
     }
 }

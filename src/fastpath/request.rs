@@ -6,10 +6,10 @@
 //! heads that are malformed, too big or have too many headers, goes to hyper, which answers it
 //! (400, 404, 405, 431, …) as it always has.
 
-use crate::http::header_text;
 use crate::http::query::Query;
 use crate::server::MAX_HEADERS;
 use crate::transport::poll::if_none_match_hits;
+use crate::transport::sse::resume_id;
 use crate::wire::SessionId;
 
 /// What the bytes read so far amount to.
@@ -88,9 +88,9 @@ pub fn parse(buf: &[u8], etag: &[u8], origin_sensitive: bool) -> Parsed {
         // As the SSE handler reads it: the header wins; a header that is not text is garbage
         // (no resumption) and the query is then not consulted.
         let last_event_id = match last_event_id {
-            Some(value) => header_text(value).and_then(|id| id.trim().parse::<u64>().ok()),
+            Some(value) => resume_id(value),
             None => match query.get("lastEventId") {
-                Ok(value) => value.and_then(|id| id.trim().parse::<u64>().ok()),
+                Ok(value) => value.and_then(|id| resume_id(id.as_bytes())),
                 Err(_) => return Parsed::HandOff,
             },
         };

@@ -23,11 +23,12 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// Bytes a client sends on an open stream are read (and counted) only to notice it closing.
 const PROBE: usize = 64;
 
-/// Writes every change (and a heartbeat after `heartbeat` without one) until the client goes or
-/// `stop` is cancelled. The head and the opening event have been written already.
+/// Writes every change after `skip_through` (and a heartbeat after `heartbeat` without one) until
+/// the client goes or `stop` is cancelled. The head and the opening event have been written.
 pub async fn run<T: AsyncRead + AsyncWrite + Unpin>(
     mut io: MeteredIo<T>,
     mut rx: watch::Receiver<Arc<Rendered>>,
+    skip_through: u64,
     heartbeat: Duration,
     stop: CancellationToken,
 ) {
@@ -51,6 +52,9 @@ pub async fn run<T: AsyncRead + AsyncWrite + Unpin>(
                     return;
                 }
                 let current = rx.borrow_and_update();
+                if current.snapshot.id <= skip_through {
+                    continue;
+                }
                 io.meter().delivered(current.sse_event.len());
                 current.sse_chunk.clone()
             }

@@ -33,23 +33,27 @@ pub async fn stream(
 ) -> Result<Response, ApiError> {
     let query = Query::parse(uri.query());
     let last_event_id = match headers.get("last-event-id") {
-        Some(value) => value.to_str().ok().map(str::to_owned),
-        None => query.get("lastEventId")?.map(str::to_owned),
+        Some(value) => resume_id(value.as_bytes()),
+        None => query.get("lastEventId")?.and_then(|v| resume_id(v.as_bytes())),
     };
     let mut rx = state.hub.subscribe();
     let current = rx.borrow_and_update().clone();
-    // Anything but the current id (older, newer, garbage) gets the current Snapshot.
-    let resumed =
-        last_event_id.and_then(|id| id.trim().parse::<u64>().ok()) == Some(current.snapshot.id);
-    let first = opening(state.config.sse_retry, (!resumed).then_some(&current));
-    if !resumed {
+    let resume = Resume::new(last_event_id, current.snapshot.id, state.config.redis.is_some());
+    let first = opening(state.config.sse_retry, resume.send_current.then_some(&current));
+    if resume.send_current {
         meter.delivered(current.sse_event.len());
     }
 
     let period = state.config.heartbeat;
     let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let events = Events { rx, heartbeat, shutdown: state.shutdown.clone(), meter };
+    let events = Events {
+        rx,
+        heartbeat,
+        shutdown: state.shutdown.clone(),
+        meter,
+        skip_through: resume.skip_through,
+    };
     let body =
         futures_util::stream::unfold((Some(first), events), |(first, mut events)| async move {
             if let Some(first) = first {
@@ -64,6 +68,30 @@ pub async fn stream(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// Where a (re)connecting stream starts, from the client's `Last-Event-ID`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// Send the current Snapshot first.
+    pub send_current: bool,
+    /// Changes with this id or a lower one are not sent: the client has them.
+    pub skip_through: u64,
+}
+
+impl Resume {
+    /// `shared_ids`: the ids come from a store every instance shares (Redis), so they never
+    /// restart, and a client ahead of this instance saw a change that has not reached it yet.
+    pub fn new(last_event_id: Option<u64>, current: u64, shared_ids: bool) -> Self {
+        match last_event_id {
+            Some(id) if id == current || (id > current && shared_ids) => {
+                Resume { send_current: false, skip_through: id }
+            }
+            // Older, garbage, or newer from a server that has since restarted its count: the
+            // client gets the current Snapshot and every change after it.
+            _ => Resume { send_current: true, skip_through: current },
+        }
+    }
 }
 
 /// The Snapshot id a reconnecting client says it has, from its `Last-Event-ID`; `None` for
@@ -95,22 +123,28 @@ struct Events {
     heartbeat: Interval,
     shutdown: CancellationToken,
     meter: Metered,
+    skip_through: u64,
 }
 
 impl Events {
     /// The next chunk to write, or `None` when the stream ends (shutdown).
     async fn next(&mut self) -> Option<Bytes> {
-        tokio::select! {
-            biased;
-            _ = self.shutdown.cancelled() => None,
-            changed = self.rx.changed() => {
-                changed.ok()?;
-                let event = self.rx.borrow_and_update().sse_event.clone();
-                self.meter.delivered(event.len());
-                self.heartbeat.reset();
-                Some(event)
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => return None,
+                changed = self.rx.changed() => {
+                    changed.ok()?;
+                    let current = self.rx.borrow_and_update().clone();
+                    if current.snapshot.id <= self.skip_through {
+                        continue;
+                    }
+                    self.meter.delivered(current.sse_event.len());
+                    self.heartbeat.reset();
+                    return Some(current.sse_event.clone());
+                }
+                _ = self.heartbeat.tick() => return Some(Bytes::from_static(HEARTBEAT)),
             }
-            _ = self.heartbeat.tick() => Some(Bytes::from_static(HEARTBEAT)),
         }
     }
 }
@@ -118,6 +152,19 @@ impl Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn where_a_stream_resumes() {
+        let send = |current| Resume { send_current: true, skip_through: current };
+        let skip = |id| Resume { send_current: false, skip_through: id };
+        assert_eq!(Resume::new(None, 7, false), send(7));
+        assert_eq!(Resume::new(Some(7), 7, false), skip(7));
+        assert_eq!(Resume::new(Some(7), 7, true), skip(7));
+        assert_eq!(Resume::new(Some(3), 7, true), send(7));
+        // Ahead of this instance: with shared ids it is a lag, without a restarted count.
+        assert_eq!(Resume::new(Some(9), 7, true), skip(9));
+        assert_eq!(Resume::new(Some(9), 7, false), send(7));
+    }
 
     #[test]
     fn resume_ids() {
