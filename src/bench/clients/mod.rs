@@ -21,6 +21,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
+
+use crate::bench::measure::{Receipt, Seen};
+use crate::snapshot::Snapshot;
 use tokio_util::sync::CancellationToken;
 
 use super::http1;
@@ -154,6 +157,22 @@ impl Shared {
 
     /// Notes that a client has arrived (once per client); the run's duration starts when
     /// every client has.
+    /// Records a Snapshot a client received at `at_us`; its first one makes it arrive.
+    pub fn receive(
+        &self,
+        me: &mut Me,
+        seen: &mut Seen,
+        snapshot: &Snapshot,
+        at_us: i64,
+        tally: &Tally,
+    ) -> Receipt {
+        let receipt = seen.receive(snapshot, at_us, tally);
+        if receipt == Receipt::First {
+            self.arrive(me);
+        }
+        receipt
+    }
+
     pub fn arrive(&self, me: &mut Me) {
         if !std::mem::replace(&mut me.arrived, true) {
             self.arrived.fetch_add(1, Relaxed);

@@ -57,10 +57,8 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>, conditional: bool, seed
                 match head.status {
                     200 => match serde_json::from_slice::<Snapshot>(&body) {
                         Ok(snapshot) => {
-                            let receipt = seen.receive(&snapshot, now_us(), &tally);
-                            if receipt == Receipt::First {
-                                shared.arrive(&mut me);
-                            }
+                            let receipt =
+                                shared.receive(&mut me, &mut seen, &snapshot, now_us(), &tally);
                             if receipt == Receipt::Stale {
                                 tally.wasted.fetch_add(1, Relaxed);
                             }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Me, RECONNECT_DELAY, Shared, bad_status, lost};
 use crate::bench::http1::Conn;
-use crate::bench::measure::{Receipt, Seen, Tally, now_us};
+use crate::bench::measure::{Seen, Tally, now_us};
 use crate::bench::sse_parser::SseParser;
 use crate::snapshot::Snapshot;
 
@@ -51,9 +51,7 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>) {
                 for event in parser.feed(&chunk) {
                     match serde_json::from_str::<Snapshot>(&event.data) {
                         Ok(snapshot) => {
-                            if seen.receive(&snapshot, now, &tally) == Receipt::First {
-                                shared.arrive(&mut me);
-                            }
+                            shared.receive(&mut me, &mut seen, &snapshot, now, &tally);
                         }
                         Err(e) => tally.error(|| format!("an SSE event is not a Snapshot: {e}")),
                     }

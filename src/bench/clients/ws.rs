@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::{Me, Open, RECONNECT_DELAY, Shared, lost};
-use crate::bench::measure::{Receipt, Seen, Tally, now_us};
+use crate::bench::measure::{Seen, Tally, now_us};
 use crate::snapshot::Snapshot;
 
 /// Read buffer per connection: a Snapshot message is ~60 bytes, and tungstenite's default
@@ -44,9 +44,7 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>) {
                 match message? {
                     Message::Text(text) => match serde_json::from_str::<Snapshot>(&text) {
                         Ok(snapshot) => {
-                            if seen.receive(&snapshot, now_us(), &tally) == Receipt::First {
-                                shared.arrive(&mut me);
-                            }
+                            shared.receive(&mut me, &mut seen, &snapshot, now_us(), &tally);
                         }
                         Err(e) => {
                             tally.error(|| format!("a WebSocket message is not a Snapshot: {e}"))
