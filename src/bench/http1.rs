@@ -292,6 +292,21 @@ impl Conn {
         Ok(())
     }
 
+    /// Sends a request and counts it in the tally.
+    pub async fn request(&mut self, request: &[u8]) -> io::Result<()> {
+        self.send(request).await?;
+        self.tally.requests.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Sends a request, counts it, and reads its whole response.
+    pub async fn exchange(&mut self, request: &[u8]) -> io::Result<(Head, Vec<u8>)> {
+        self.request(request).await?;
+        let head = self.head().await?;
+        let body = self.body(&head).await?;
+        Ok((head, body))
+    }
+
     /// Whether `e` means the server had closed this kept-alive connection before the request
     /// (an idle timeout): the request was never answered, and a client (as a browser does)
     /// retries it at once on a new connection rather than reporting a failure.

@@ -25,13 +25,8 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>) {
             Some(id) => format!("/api/longpoll?since={id}&timeout={timeout}"),
             None => "/api/longpoll".to_owned(),
         };
-        let exchange = async {
-            c.send(shared.target.get(&path, "").as_bytes()).await?;
-            tally.requests.fetch_add(1, Relaxed);
-            let head = c.head().await?;
-            let body = c.body(&head).await?;
-            Ok::<_, std::io::Error>((head, body))
-        };
+        let request = shared.target.get(&path, "");
+        let exchange = c.exchange(request.as_bytes());
         let result = tokio::select! {
             _ = shared.stop.cancelled() => return,
             result = exchange => result,

@@ -41,13 +41,8 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>, conditional: bool, seed
             (Some(tag), true) => format!("If-None-Match: {tag}\r\n"),
             _ => String::new(),
         };
-        let exchange = async {
-            c.send(shared.target.get("/api/count", &header).as_bytes()).await?;
-            tally.requests.fetch_add(1, Relaxed);
-            let head = c.head().await?;
-            let body = c.body(&head).await?;
-            Ok::<_, std::io::Error>((head, body))
-        };
+        let request = shared.target.get("/api/count", &header);
+        let exchange = c.exchange(request.as_bytes());
         let result = tokio::select! {
             _ = shared.stop.cancelled() => return,
             result = exchange => result,

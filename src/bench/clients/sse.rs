@@ -3,7 +3,6 @@
 //! browser's `EventSource` does.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Me, RECONNECT_DELAY, Shared, bad_status, lost};
 use crate::bench::http1::Conn;
@@ -30,8 +29,7 @@ pub async fn run(shared: Arc<Shared>, tally: Arc<Tally>) {
         }
         let mut parser = SseParser::new();
         let stream = async {
-            conn.send(shared.target.get("/api/stream", &extra).as_bytes()).await?;
-            tally.requests.fetch_add(1, Relaxed);
+            conn.request(shared.target.get("/api/stream", &extra).as_bytes()).await?;
             let head = conn.head().await?;
             if head.status != 200 {
                 bad_status(&tally, "GET /api/stream", head.status);
